@@ -1,0 +1,171 @@
+//! Configuration: one TOML file, parsed into `raw` structs and validated into the
+//! types below, which cannot hold an invalid value (every reference is an index
+//! that exists, every weight is at least one, every address parses).
+
+mod error;
+mod raw;
+mod validate;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use error::ConfigError;
+
+/// A whole, validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listeners: Vec<ListenerConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub runtime: RuntimeConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub address: SocketAddr,
+    pub protocol: ListenerProtocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same port.
+    Http,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Index into `Config::listeners`.
+    pub listener: usize,
+    pub host: Option<HostPattern>,
+    /// Always starts with `/`; `/` matches everything.
+    pub path_prefix: String,
+    pub strip_prefix: bool,
+    /// Index into `Config::upstreams`.
+    pub upstream: usize,
+}
+
+/// `api.example.com` (exact, case-insensitive) or `*.example.com` (any subdomain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact(String),
+    /// Stored with its leading dot: `.example.com`.
+    Suffix(String),
+}
+
+impl HostPattern {
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => host.eq_ignore_ascii_case(h),
+            HostPattern::Suffix(s) => {
+                host.len() > s.len() && {
+                    let tail = &host.as_bytes()[host.len() - s.len()..];
+                    tail.eq_ignore_ascii_case(s.as_bytes())
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub balance: BalanceConfig,
+    pub targets: Vec<TargetConfig>,
+    pub timeouts: Timeouts,
+    /// How many other targets a request may try after a connect failure.
+    pub retries: u32,
+    pub host_header: HostHeader,
+    /// Idle keep-alive connections kept per target and worker.
+    pub keepalive: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BalanceConfig {
+    Random,
+    RoundRobin,
+    WeightedRoundRobin,
+    ConsistentHash { key: HashKey, replicas: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    Uri,
+    ClientIp,
+    /// Lower-cased header name. A request without it hashes by client ip.
+    Header(http::HeaderName),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetConfig {
+    pub address: SocketAddr,
+    /// The address as written (`localhost:2003`), used as `Host` when `pass_host = "target"`.
+    pub authority: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// From the request being sent to the response head arriving.
+    pub response: Duration,
+    /// How long an idle upstream keep-alive connection is kept.
+    pub idle: Duration,
+}
+
+/// What the upstream sees as `Host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostHeader {
+    /// The client's `Host`, unchanged (the default).
+    Pass,
+    /// The chosen target's address.
+    Target,
+    /// A fixed value.
+    Rewrite(http::HeaderValue),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeConfig {
+    /// Threads, each with its own event loop, listening socket and upstream pool.
+    pub workers: usize,
+    /// How long in-flight requests get to finish after SIGTERM/SIGINT.
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub access: bool,
+    pub level: String,
+}
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_REPLICAS: u32 = 160;
+pub const DEFAULT_KEEPALIVE: usize = 128;
+
+impl Config {
+    /// Reads and validates a config file. Errors name the file, the key and the reason.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "", format!("cannot read file: {e}")))?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(de)
+            .map_err(|e| ConfigError::from_parse(path, text, e))?;
+        validate::validate(raw).map_err(|(key, reason)| ConfigError::new(path, &key, reason))
+    }
+
+    pub fn listener(&self, name: &str) -> Option<usize> {
+        self.listeners.iter().position(|l| l.name == name)
+    }
+}

@@ -1,0 +1,263 @@
+//! Raw config → validated config. Each failure is `(key, reason)`.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawListener, RawRoute, RawUpstream};
+use super::*;
+
+type Invalid = (String, String);
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    (key.into(), reason.into())
+}
+
+pub fn validate(raw: RawConfig) -> Result<Config, Invalid> {
+    if raw.listener.is_empty() {
+        return Err(invalid("listener", "at least one [[listener]] is required"));
+    }
+    let listeners = listeners(&raw.listener)?;
+    let upstreams = raw
+        .upstream
+        .iter()
+        .enumerate()
+        .map(|(i, u)| upstream(i, u))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_unique(upstreams.iter().map(|u| u.name.as_str()), "upstream")?;
+    let routes = routes(&raw.route, &listeners, &upstreams)?;
+
+    let workers = match raw.runtime.workers {
+        Some(0) => return Err(invalid("runtime.workers", "must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
+    let runtime = RuntimeConfig {
+        workers,
+        drain_timeout: raw.runtime.drain_timeout.unwrap_or(Duration::from_secs(30)),
+    };
+    let level = raw.log.level.unwrap_or_else(|| "info".to_owned());
+    if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+        return Err(invalid("log.level", format!("`{level}` is not one of error, warn, info, debug, trace")));
+    }
+    let log = LogConfig { access: raw.log.access.unwrap_or(true), level };
+    Ok(Config { listeners, routes, upstreams, runtime, log })
+}
+
+fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), Invalid> {
+    let mut seen = HashSet::new();
+    for (i, name) in names.enumerate() {
+        if name.is_empty() {
+            return Err(invalid(format!("{table}[{i}].name"), "must not be empty"));
+        }
+        if !seen.insert(name) {
+            return Err(invalid(format!("{table}[{i}].name"), format!("duplicate name `{name}`")));
+        }
+    }
+    Ok(())
+}
+
+fn listeners(raw: &[RawListener]) -> Result<Vec<ListenerConfig>, Invalid> {
+    check_unique(raw.iter().map(|l| l.name.as_str()), "listener")?;
+    let mut addresses = HashSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let key = |field: &str| format!("listener[{i}].{field}");
+            let address: SocketAddr = l.address.parse().map_err(|_| {
+                invalid(key("address"), format!("`{}` is not an ip:port address", l.address))
+            })?;
+            if address.port() != 0 && !addresses.insert(address) {
+                return Err(invalid(key("address"), format!("{address} is used by another listener")));
+            }
+            let protocol = match l.protocol.as_str() {
+                "http" => ListenerProtocol::Http,
+                other => {
+                    return Err(invalid(key("protocol"), format!("`{other}` is not one of: http")))
+                }
+            };
+            Ok(ListenerConfig { name: l.name.clone(), address, protocol })
+        })
+        .collect()
+}
+
+fn upstream(i: usize, u: &RawUpstream) -> Result<UpstreamConfig, Invalid> {
+    let key = |field: &str| format!("upstream[{i}].{field}");
+    let balance = match u.balance.as_str() {
+        "random" => BalanceConfig::Random,
+        "round_robin" => BalanceConfig::RoundRobin,
+        "weighted_round_robin" => BalanceConfig::WeightedRoundRobin,
+        "consistent_hash" => {
+            let key_text = u.hash_key.as_deref().unwrap_or("uri");
+            let hash_key = hash_key(key_text).ok_or_else(|| {
+                invalid(key("hash_key"), format!("`{key_text}` is not one of: uri, client_ip, header:<name>"))
+            })?;
+            let replicas = u.replicas.unwrap_or(DEFAULT_REPLICAS);
+            if replicas == 0 || replicas > 10_000 {
+                return Err(invalid(key("replicas"), "must be between 1 and 10000"));
+            }
+            BalanceConfig::ConsistentHash { key: hash_key, replicas }
+        }
+        other => {
+            return Err(invalid(
+                key("balance"),
+                format!("`{other}` is not one of: random, round_robin, weighted_round_robin, consistent_hash"),
+            ))
+        }
+    };
+    if !matches!(balance, BalanceConfig::ConsistentHash { .. }) {
+        if u.hash_key.is_some() {
+            return Err(invalid(key("hash_key"), "only applies to balance = \"consistent_hash\""));
+        }
+        if u.replicas.is_some() {
+            return Err(invalid(key("replicas"), "only applies to balance = \"consistent_hash\""));
+        }
+    }
+    if u.targets.is_empty() {
+        return Err(invalid(key("targets"), "at least one target is required"));
+    }
+    let mut seen = HashSet::new();
+    let targets = u
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(t, target)| {
+            let tkey = |field: &str| format!("upstream[{i}].targets[{t}].{field}");
+            if target.weight == 0 {
+                return Err(invalid(tkey("weight"), "must be at least 1"));
+            }
+            if target.weight > 10_000 {
+                return Err(invalid(tkey("weight"), "must be at most 10000"));
+            }
+            let address = resolve(&target.address).map_err(|reason| invalid(tkey("address"), reason))?;
+            if !seen.insert(address) {
+                return Err(invalid(tkey("address"), format!("{address} is listed twice")));
+            }
+            Ok(TargetConfig { address, authority: target.address.clone(), weight: target.weight })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let timeouts = Timeouts {
+        connect: positive(u.timeouts.connect, DEFAULT_CONNECT_TIMEOUT, &key("timeouts.connect"))?,
+        response: positive(u.timeouts.response, DEFAULT_RESPONSE_TIMEOUT, &key("timeouts.response"))?,
+        idle: positive(u.timeouts.idle, DEFAULT_IDLE_TIMEOUT, &key("timeouts.idle"))?,
+    };
+    let host_header = match (u.pass_host.as_deref().unwrap_or("pass"), &u.upstream_host) {
+        ("pass", None) => HostHeader::Pass,
+        ("target", None) => HostHeader::Target,
+        ("rewrite", Some(host)) => HostHeader::Rewrite(
+            http::HeaderValue::from_str(host)
+                .map_err(|_| invalid(key("upstream_host"), "is not a valid header value"))?,
+        ),
+        ("rewrite", None) => {
+            return Err(invalid(key("upstream_host"), "is required when pass_host = \"rewrite\""))
+        }
+        ("pass" | "target", Some(_)) => {
+            return Err(invalid(key("upstream_host"), "only applies to pass_host = \"rewrite\""))
+        }
+        (other, _) => {
+            return Err(invalid(key("pass_host"), format!("`{other}` is not one of: pass, target, rewrite")))
+        }
+    };
+    let retries = u.retries.unwrap_or(1);
+    if retries > 10 {
+        return Err(invalid(key("retries"), "must be at most 10"));
+    }
+    Ok(UpstreamConfig {
+        name: u.name.clone(),
+        balance,
+        targets,
+        timeouts,
+        retries,
+        host_header,
+        keepalive: u.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
+    })
+}
+
+fn hash_key(text: &str) -> Option<HashKey> {
+    match text {
+        "uri" => Some(HashKey::Uri),
+        "client_ip" => Some(HashKey::ClientIp),
+        _ => {
+            let name = text.strip_prefix("header:")?;
+            http::HeaderName::from_bytes(name.trim().as_bytes()).ok().map(HashKey::Header)
+        }
+    }
+}
+
+fn positive(value: Option<Duration>, default: Duration, key: &str) -> Result<Duration, Invalid> {
+    match value {
+        Some(d) if d.is_zero() => Err(invalid(key, "must be greater than zero")),
+        Some(d) => Ok(d),
+        None => Ok(default),
+    }
+}
+
+/// `ip:port` directly; `host:port` through the system resolver, once, at load time.
+fn resolve(address: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = address.parse() {
+        return Ok(addr);
+    }
+    if !address.contains(':') {
+        return Err(format!("`{address}` has no port (expected host:port)"));
+    }
+    match address.to_socket_addrs() {
+        Ok(mut addrs) => addrs.next().ok_or_else(|| format!("`{address}` resolves to no address")),
+        Err(e) => Err(format!("`{address}` cannot be resolved: {e}")),
+    }
+}
+
+fn routes(
+    raw: &[RawRoute],
+    listeners: &[ListenerConfig],
+    upstreams: &[UpstreamConfig],
+) -> Result<Vec<RouteConfig>, Invalid> {
+    let mut seen = HashSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let key = |field: &str| format!("route[{i}].{field}");
+            let listener = listeners
+                .iter()
+                .position(|l| l.name == r.listener)
+                .ok_or_else(|| invalid(key("listener"), format!("unknown listener `{}`", r.listener)))?;
+            let upstream = upstreams
+                .iter()
+                .position(|u| u.name == r.upstream)
+                .ok_or_else(|| invalid(key("upstream"), format!("unknown upstream `{}`", r.upstream)))?;
+            let host = r.host.as_deref().map(host_pattern).transpose().map_err(|reason| invalid(key("host"), reason))?;
+            let path_prefix = r.path_prefix.clone().unwrap_or_else(|| "/".to_owned());
+            if !path_prefix.starts_with('/') {
+                return Err(invalid(key("path_prefix"), format!("`{path_prefix}` must start with `/`")));
+            }
+            if path_prefix.contains(['?', '#', ' ']) {
+                return Err(invalid(key("path_prefix"), format!("`{path_prefix}` must be a plain path")));
+            }
+            let name = r.name.clone().unwrap_or_else(|| format!("route{i}"));
+            if !seen.insert(name.clone()) {
+                return Err(invalid(key("name"), format!("duplicate name `{name}`")));
+            }
+            let normalized_host = host.clone();
+            if !seen.insert(format!("\0{listener}\0{normalized_host:?}\0{path_prefix}")) {
+                return Err(invalid(
+                    key("path_prefix"),
+                    format!("another route on listener `{}` already has this host and path_prefix", r.listener),
+                ));
+            }
+            Ok(RouteConfig { name, listener, host, path_prefix, strip_prefix: r.strip_prefix, upstream })
+        })
+        .collect()
+}
+
+fn host_pattern(text: &str) -> Result<HostPattern, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if let Some(rest) = lower.strip_prefix("*.") {
+        if valid(rest) {
+            return Ok(HostPattern::Suffix(format!(".{rest}")));
+        }
+    } else if valid(&lower) {
+        return Ok(HostPattern::Exact(lower));
+    }
+    Err(format!("`{text}` is not a host name or `*.domain` pattern"))
+}

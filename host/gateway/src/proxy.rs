@@ -1,0 +1,220 @@
+//! The HTTP reverse proxy: route → pick a target → forward → stream back.
+
+mod body;
+mod error;
+pub mod headers;
+mod pool;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+
+pub use body::{RequestBody, ResponseBody, UpstreamBody};
+pub use error::ProxyError;
+
+use crate::balance::PickContext;
+use crate::config::HostHeader;
+use crate::router;
+use crate::state::State;
+use crate::upstream::Upstream;
+
+/// Who is on the other end of a downstream connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// Index of the listener that accepted the connection.
+    pub listener: usize,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub scheme: &'static str,
+}
+
+/// Serves one request; never fails: errors become responses.
+pub async fn handle(state: Arc<State>, peer: Peer, req: Request<Incoming>) -> Response<ResponseBody> {
+    if !state.access_log {
+        return match forward(&state, peer, req).await {
+            Ok((response, _)) => response,
+            Err(e) => error_response(e),
+        };
+    }
+    let started = Instant::now();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let (response, target) = match forward(&state, peer, req).await {
+        Ok((response, target)) => (response, Some(target)),
+        Err(e) => (error_response(e), None),
+    };
+    tracing::info!(
+        target: "access",
+        client = %peer.addr.ip(),
+        method = %method,
+        path = %uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/"),
+        status = response.status().as_u16(),
+        upstream = %target.map_or_else(|| "-".to_owned(), |t| t.to_string()),
+        duration_us = started.elapsed().as_micros() as u64,
+    );
+    response
+}
+
+fn error_response(e: ProxyError) -> Response<ResponseBody> {
+    if e.is_upstream() {
+        tracing::warn!(error = %e, "upstream request failed");
+    } else {
+        tracing::debug!(error = %e, "request refused");
+    }
+    e.into_response()
+}
+
+async fn forward(
+    state: &State,
+    peer: Peer,
+    req: Request<Incoming>,
+) -> Result<(Response<ResponseBody>, SocketAddr), ProxyError> {
+    let (mut parts, body) = req.into_parts();
+    let host_value = match parts.headers.get(header::HOST) {
+        Some(value) => Some(value.clone()),
+        None => match parts.uri.authority() {
+            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+            None if parts.version == Version::HTTP_11 => {
+                return Err(ProxyError::BadRequest("HTTP/1.1 request without Host"))
+            }
+            None => None,
+        },
+    };
+    let host = host_value.as_ref().and_then(|v| v.to_str().ok()).map(strip_port);
+
+    let router = state.router(peer.listener);
+    let route = router.find(host, parts.uri.path()).ok_or(ProxyError::NoRoute)?;
+    let upstream: &Upstream = &route.upstream;
+
+    let original = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = if route.strip_prefix {
+        let path = router::strip(&route.path_prefix, original.path());
+        let with_query = match original.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        Uri::try_from(with_query).map_err(|_| ProxyError::BadRequest("invalid path"))?
+    } else {
+        Uri::from(original.clone())
+    };
+    parts.version = Version::HTTP_11;
+    headers::remove_hop_by_hop(&mut parts.headers);
+    headers::add_forwarded(&mut parts.headers, peer.addr.ip(), peer.scheme, host_value.clone());
+    if let (HostHeader::Pass, Some(host)) = (&upstream.config.host_header, &host_value) {
+        if !parts.headers.contains_key(header::HOST) {
+            parts.headers.insert(header::HOST, host.clone());
+        }
+    }
+
+    let targets = upstream.targets();
+    let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: &parts.headers };
+    let mut tried = Vec::new();
+    let mut chosen = targets.pick(&pick, &tried);
+    let mut req = Request::from_parts(parts, RequestBody::Incoming(body));
+    loop {
+        let index = chosen.ok_or_else(|| ProxyError::NoTarget { upstream: upstream.name().to_owned() })?;
+        let target = &targets.targets[index];
+        match &upstream.config.host_header {
+            HostHeader::Pass => {}
+            HostHeader::Target => {
+                req.headers_mut().insert(header::HOST, target.authority.clone());
+            }
+            HostHeader::Rewrite(value) => {
+                req.headers_mut().insert(header::HOST, value.clone());
+            }
+        }
+        match send(upstream, target.address, req).await {
+            Ok(response) => return Ok((response, target.address)),
+            Err(Failed::Connect(reason, back)) => {
+                tried.push(index);
+                if tried.len() > upstream.config.retries as usize {
+                    return Err(ProxyError::Connect {
+                        upstream: upstream.name().to_owned(),
+                        target: target.address,
+                        reason,
+                    });
+                }
+                tracing::warn!(upstream = upstream.name(), target = %target.address, error = %reason, "connect failed, trying another target");
+                let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: back.headers() };
+                chosen = targets.pick(&pick, &tried);
+                if chosen.is_none() {
+                    return Err(ProxyError::Connect { upstream: upstream.name().to_owned(), target: target.address, reason });
+                }
+                req = *back;
+            }
+            Err(Failed::Other(e)) => return Err(e),
+        }
+    }
+}
+
+enum Failed {
+    /// Nothing was sent: the request comes back and may go to another target.
+    Connect(std::io::Error, Box<Request<RequestBody>>),
+    Other(ProxyError),
+}
+
+/// Sends `req` to `target` over a pooled or new connection and waits for the
+/// response head. A pooled connection that turns out dead before the request was
+/// written is dropped and the request tried on the next one.
+async fn send(upstream: &Upstream, target: SocketAddr, mut req: Request<RequestBody>) -> Result<Response<ResponseBody>, Failed> {
+    let timeouts = upstream.config.timeouts;
+    loop {
+        let (mut sender, reused) = match pool::take(target, timeouts.idle) {
+            Some(sender) => (sender, true),
+            None => match pool::connect(target, timeouts.connect).await {
+                Ok(sender) => (sender, false),
+                Err(e) => return Err(Failed::Connect(e, Box::new(req))),
+            },
+        };
+        if sender.ready().await.is_err() {
+            if reused {
+                continue;
+            }
+            let e = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection closed before use");
+            return Err(Failed::Connect(e, Box::new(req)));
+        }
+        let response = match tokio::time::timeout(timeouts.response, sender.try_send_request(req)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(mut e)) => match e.take_message() {
+                Some(back) if reused => {
+                    req = back;
+                    continue;
+                }
+                Some(back) => {
+                    return Err(Failed::Connect(std::io::Error::other(e.into_error()), Box::new(back)))
+                }
+                None => {
+                    return Err(Failed::Other(ProxyError::Upstream {
+                        upstream: upstream.name().to_owned(),
+                        target,
+                        reason: e.into_error(),
+                    }))
+                }
+            },
+            Err(_) => {
+                return Err(Failed::Other(ProxyError::Timeout {
+                    upstream: upstream.name().to_owned(),
+                    target,
+                    after: timeouts.response,
+                }))
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers);
+        let release = pool::Release { target, sender, keepalive: upstream.config.keepalive };
+        return Ok(Response::from_parts(parts, ResponseBody::Upstream(UpstreamBody::new(body, release))));
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(colon) if !host[colon..].contains(']') => &host[..colon],
+        _ => host,
+    }
+}

@@ -1,0 +1,57 @@
+//! Everything that can go wrong with a request, and the one place that turns it
+//! into a status code and a short body naming the reason.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{header, Response, StatusCode};
+
+use super::body::ResponseBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The client sent something the gateway will not forward.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("no route for this host and path")]
+    NoRoute,
+    #[error("upstream `{upstream}` has no available target")]
+    NoTarget { upstream: String },
+    #[error("upstream `{upstream}`: cannot connect to {target}: {reason}")]
+    Connect { upstream: String, target: SocketAddr, reason: std::io::Error },
+    #[error("upstream `{upstream}`: {target} sent no response within {after:?}")]
+    Timeout { upstream: String, target: SocketAddr, after: Duration },
+    #[error("upstream `{upstream}`: {target} failed: {reason}")]
+    Upstream { upstream: String, target: SocketAddr, reason: hyper::Error },
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoTarget { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// Whether the fault lies with the upstream side (for logs and, later, breakers).
+    pub fn is_upstream(&self) -> bool {
+        matches!(self, ProxyError::Connect { .. } | ProxyError::Timeout { .. } | ProxyError::Upstream { .. })
+    }
+
+    pub fn into_response(self) -> Response<ResponseBody> {
+        let status = self.status();
+        let body = format!("{} {}: {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""), self);
+        let mut response = Response::new(ResponseBody::full(body));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+        if matches!(self, ProxyError::BadRequest(_)) {
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        response
+    }
+}

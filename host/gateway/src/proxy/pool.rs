@@ -1,0 +1,86 @@
+//! Keep-alive connections to upstream targets, one pool per worker thread.
+//!
+//! Each worker runs its own event loop, so a thread-local pool needs no lock and
+//! keeps a connection on the core that made it. Idle connections are reused
+//! newest first; past `keepalive` per target the extra ones are closed.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::body::RequestBody;
+
+pub type Sender = http1::SendRequest<RequestBody>;
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+thread_local! {
+    static IDLE: RefCell<HashMap<SocketAddr, Vec<Idle>>> = RefCell::new(HashMap::new());
+}
+
+/// A reusable idle connection to `target`, if this worker has one.
+pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Sender> {
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let list = idle.get_mut(&target)?;
+        while let Some(entry) = list.pop() {
+            if !entry.sender.is_closed() && entry.since.elapsed() < max_idle_time {
+                return Some(entry.sender);
+            }
+        }
+        None
+    })
+}
+
+/// Opens a new connection (TCP_NODELAY, HTTP/1.1) within `timeout`.
+pub async fn connect(target: SocketAddr, timeout: Duration) -> io::Result<Sender> {
+    let handshake = async {
+        let stream = TcpStream::connect(target).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(io::Error::other)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%target, error = %e, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    };
+    match tokio::time::timeout(timeout, handshake).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {timeout:?}"))),
+    }
+}
+
+/// A connection lent to one request, given back when its response body ends.
+pub struct Release {
+    pub target: SocketAddr,
+    pub sender: Sender,
+    pub keepalive: usize,
+}
+
+impl Release {
+    pub fn release(self) {
+        if self.sender.is_closed() || self.keepalive == 0 {
+            return;
+        }
+        IDLE.with(|idle| {
+            let mut idle = idle.borrow_mut();
+            let list = idle.entry(self.target).or_default();
+            if list.len() < self.keepalive {
+                list.push(Idle { sender: self.sender, since: Instant::now() });
+            }
+        });
+    }
+}

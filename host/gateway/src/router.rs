@@ -1,0 +1,82 @@
+//! Which route a request takes: host (exact, then wildcard, then any) and the
+//! longest matching path prefix. Prefixes match whole segments: `/api` matches
+//! `/api` and `/api/users`, not `/apiary`.
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use crate::config::{HostPattern, RouteConfig};
+use crate::upstream::Upstream;
+
+pub struct Route {
+    pub name: Arc<str>,
+    pub host: Option<HostPattern>,
+    pub path_prefix: String,
+    pub strip_prefix: bool,
+    pub upstream: Arc<Upstream>,
+}
+
+/// The routes of one listener, most specific first.
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    pub fn new(mut routes: Vec<Route>) -> Router {
+        routes.sort_by_key(|r| {
+            let host_rank = match &r.host {
+                Some(HostPattern::Exact(_)) => 0,
+                Some(HostPattern::Suffix(s)) => 1 + usize::MAX / 4 - s.len(),
+                None => usize::MAX,
+            };
+            (usize::MAX - r.path_prefix.len(), host_rank)
+        });
+        Router { routes }
+    }
+
+    /// `host` without its port.
+    pub fn find(&self, host: Option<&str>, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            prefix_matches(&r.path_prefix, path)
+                && match (&r.host, host) {
+                    (None, _) => true,
+                    (Some(pattern), Some(host)) => pattern.matches(host),
+                    (Some(_), None) => false,
+                }
+        })
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// The path the upstream sees when the route strips its prefix: never empty.
+pub fn strip(prefix: &str, path: &str) -> String {
+    let rest = path.strip_prefix(prefix.trim_end_matches('/')).unwrap_or(path);
+    if rest.starts_with('/') {
+        rest.to_owned()
+    } else {
+        format!("/{rest}")
+    }
+}
+
+pub fn route_from_config(config: &RouteConfig, upstream: Arc<Upstream>) -> Route {
+    Route {
+        name: config.name.as_str().into(),
+        host: config.host.clone(),
+        path_prefix: config.path_prefix.clone(),
+        strip_prefix: config.strip_prefix,
+        upstream,
+    }
+}
