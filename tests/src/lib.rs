@@ -1,1 +1,59 @@
-pub fn placeholder() {}
+//! The end-to-end harness: in-process backends, a gateway launcher and a small
+//! HTTP client. Everything binds `127.0.0.1:0`; nothing waits by sleeping.
+
+pub mod backend;
+pub mod client;
+pub mod raw;
+
+use std::path::Path;
+
+pub use backend::{Backend, Seen};
+pub use client::{get, request, Reply};
+
+use wasmgate::{Config, Gateway};
+
+/// Starts a gateway from config text. Listener addresses should use port 0;
+/// ask the returned gateway for the real ones.
+pub fn gateway(config: &str) -> Gateway {
+    let config = Config::parse(config, Path::new("test.toml")).unwrap_or_else(|e| panic!("test config: {e}"));
+    Gateway::start(&config).unwrap_or_else(|e| panic!("gateway start: {e}"))
+}
+
+/// Config text for one listener `web` and one route `/` to upstream `up`
+/// with the given balance and targets, plus any extra TOML appended.
+pub fn simple_config(balance: &str, targets: &[(std::net::SocketAddr, u32)], extra_upstream: &str) -> String {
+    let targets: Vec<String> =
+        targets.iter().map(|(addr, weight)| format!("{{ address = \"{addr}\", weight = {weight} }}")).collect();
+    format!(
+        r#"
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+
+[[route]]
+listener = "web"
+upstream = "up"
+
+[[upstream]]
+name = "up"
+balance = "{balance}"
+targets = [ {} ]
+{extra_upstream}
+
+[runtime]
+workers = 2
+
+[log]
+access = false
+"#,
+        targets.join(", ")
+    )
+}
+
+/// An address on which nothing listens: bound, then released.
+pub fn closed_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"));
+    drop(listener);
+    addr
+}

@@ -29,6 +29,37 @@ pub struct ListenerConfig {
     pub name: String,
     pub address: SocketAddr,
     pub protocol: ListenerProtocol,
+    pub limits: Limits,
+}
+
+/// What one client may cost us. The defaults are safe for a public listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A request head must arrive completely within this; else the connection closes.
+    pub header_timeout: Duration,
+    /// Request head (HTTP/1.1) or header list (HTTP/2) size; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Request body size, by Content-Length or counted while streaming; larger gets 413.
+    pub max_body_bytes: u64,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// Open connections per listener; more wait in the accept backlog.
+    pub max_connections: usize,
+    /// HTTP/2 streams open at once on one connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_concurrent_streams: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

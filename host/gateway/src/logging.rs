@@ -11,6 +11,7 @@ use crate::config::LogConfig;
 pub fn init(config: &LogConfig) -> WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi).try_init();
     guard
 }

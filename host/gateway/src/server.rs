@@ -29,6 +29,8 @@ pub struct Gateway {
     listeners: Vec<(String, SocketAddr)>,
     state: Arc<ArcSwap<State>>,
     shutdown: watch::Sender<bool>,
+    /// Accept loops still holding their listening socket.
+    open_listeners: watch::Sender<usize>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -41,6 +43,7 @@ impl Gateway {
         let state = Arc::new(ArcSwap::from_pointee(State::new(config)));
         let (shutdown, _) = watch::channel(false);
         let drain = config.runtime.drain_timeout;
+        let open_listeners = watch::Sender::new(config.listeners.len() * workers);
 
         let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> = (0..workers).map(|_| Vec::new()).collect();
         for (index, listener) in bound.into_iter().enumerate() {
@@ -52,13 +55,14 @@ impl Gateway {
         for (id, sockets) in per_worker.into_iter().enumerate() {
             let state = state.clone();
             let shutdown = shutdown.subscribe();
+            let open = open_listeners.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("wasmgate-worker-{id}"))
-                .spawn(move || run_worker(sockets, state, shutdown, drain))
+                .spawn(move || run_worker(sockets, state, shutdown, open, drain))
                 .map_err(|e| BindError::Worker(e.to_string()))?;
             handles.push(handle);
         }
-        Ok(Gateway { listeners, state, shutdown, workers: handles })
+        Ok(Gateway { listeners, state, shutdown, open_listeners, workers: handles })
     }
 
     /// The address a listener is bound to.
@@ -74,6 +78,11 @@ impl Gateway {
     /// Stops accepting and lets in-flight requests finish (up to the drain timeout).
     pub fn shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once every listening socket is closed (after `shutdown`).
+    pub async fn listeners_closed(&self) {
+        let _ = self.open_listeners.subscribe().wait_for(|&open| open == 0).await;
     }
 
     /// Blocks until every worker has drained and stopped.
@@ -100,6 +109,7 @@ fn run_worker(
     sockets: Vec<(usize, std::net::TcpListener)>,
     state: Arc<ArcSwap<State>>,
     shutdown: watch::Receiver<bool>,
+    open: watch::Sender<usize>,
     drain: Duration,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -112,7 +122,7 @@ fn run_worker(
     runtime.block_on(async move {
         let mut loops = tokio::task::JoinSet::new();
         for (listener, socket) in sockets {
-            loops.spawn(accept_loop(listener, socket, state.clone(), shutdown.clone(), drain));
+            loops.spawn(accept_loop(listener, socket, state.clone(), shutdown.clone(), open.clone(), drain));
         }
         while loops.join_next().await.is_some() {}
     });
@@ -123,12 +133,15 @@ async fn accept_loop(
     socket: std::net::TcpListener,
     state: Arc<ArcSwap<State>>,
     mut shutdown: watch::Receiver<bool>,
+    open: watch::Sender<usize>,
     drain: Duration,
 ) {
+    let closed = || open.send_modify(|n| *n = n.saturating_sub(1));
     let listener = match TcpListener::from_std(socket) {
         Ok(listener) => listener,
         Err(e) => {
             tracing::error!(error = %e, "cannot register listener");
+            closed();
             return;
         }
     };
@@ -168,6 +181,7 @@ async fn accept_loop(
         });
     }
     drop(listener);
+    closed();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(drain) => tracing::warn!(?drain, "drain timeout: closing the remaining connections"),

@@ -26,7 +26,7 @@ impl ConfigError {
         let inner = err.into_inner();
         let line = inner.span().map(|span| line_of(text, span.start));
         let key = if key == "." { String::new() } else { key };
-        ConfigError { file: file.to_owned(), line, key, reason: inner.message().trim().to_owned() }
+        ConfigError { file: file.to_owned(), line, key, reason: inner.message().trim().replace('\n', " ") }
     }
 }
 

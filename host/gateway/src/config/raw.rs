@@ -27,6 +27,21 @@ pub struct RawListener {
     pub address: String,
     #[serde(default = "default_protocol")]
     pub protocol: String,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    #[serde(default, with = "humantime_serde")]
+    pub header_timeout: Option<Duration>,
+    pub max_header_bytes: Option<usize>,
+    pub max_body_bytes: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+    pub max_connections: Option<usize>,
+    pub max_concurrent_streams: Option<u32>,
 }
 
 fn default_protocol() -> String {

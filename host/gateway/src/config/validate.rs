@@ -76,9 +76,33 @@ fn listeners(raw: &[RawListener]) -> Result<Vec<ListenerConfig>, Invalid> {
                     return Err(invalid(key("protocol"), format!("`{other}` is not one of: http")))
                 }
             };
-            Ok(ListenerConfig { name: l.name.clone(), address, protocol })
+            let limits = limits(&l.limits, &key("limits"))?;
+            Ok(ListenerConfig { name: l.name.clone(), address, protocol, limits })
         })
         .collect()
+}
+
+fn limits(raw: &super::raw::RawLimits, key: &str) -> Result<Limits, Invalid> {
+    let d = Limits::default();
+    let k = |field: &str| format!("{key}.{field}");
+    let limits = Limits {
+        header_timeout: positive(raw.header_timeout, d.header_timeout, &k("header_timeout"))?,
+        max_header_bytes: raw.max_header_bytes.unwrap_or(d.max_header_bytes),
+        max_body_bytes: raw.max_body_bytes.unwrap_or(d.max_body_bytes),
+        idle_timeout: positive(raw.idle_timeout, d.idle_timeout, &k("idle_timeout"))?,
+        max_connections: raw.max_connections.unwrap_or(d.max_connections),
+        max_concurrent_streams: raw.max_concurrent_streams.unwrap_or(d.max_concurrent_streams),
+    };
+    if !(1024..=1024 * 1024).contains(&limits.max_header_bytes) {
+        return Err(invalid(k("max_header_bytes"), "must be between 1024 and 1048576"));
+    }
+    if limits.max_connections == 0 {
+        return Err(invalid(k("max_connections"), "must be at least 1"));
+    }
+    if limits.max_concurrent_streams == 0 {
+        return Err(invalid(k("max_concurrent_streams"), "must be at least 1"));
+    }
+    Ok(limits)
 }
 
 fn upstream(i: usize, u: &RawUpstream) -> Result<UpstreamConfig, Invalid> {

@@ -1,0 +1,14 @@
+//! `cargo xtask test`: the whole test suite, on any machine.
+
+use crate::prerequisites::{self, Program};
+
+/// Programs that end-to-end tests start as real peers.
+const NEEDED: &[Program] = &[];
+
+pub fn run(extra: &[String]) -> Result<(), String> {
+    prerequisites::wasm_target()?;
+    prerequisites::programs(NEEDED)?;
+    let mut args = vec!["test", "--workspace"];
+    args.extend(extra.iter().map(String::as_str));
+    crate::cargo(&args)
+}
