@@ -6,10 +6,15 @@
 //! - `/stream`: one chunk, then waits for `Backend::release()`, then a second chunk.
 //! - `/hold`: waits for `Backend::release()` before answering.
 //! - `/status/<code>`: answers with that status.
+//! - `/big-header/<bytes>`: answers with an `x-big` header that long.
+//!
+//! `Backend::fail_with(Some(500))` makes every request answer that status until
+//! `fail_with(None)`, for breakers and health checks.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -64,6 +69,8 @@ struct Shared {
     hits: watch::Sender<usize>,
     /// Permits for `/hold` and `/stream` requests to go on.
     release: Semaphore,
+    /// A status every request gets (0: behave normally).
+    forced: AtomicU16,
 }
 
 /// A running backend; stops (closing its listener and connections) when dropped.
@@ -88,7 +95,12 @@ impl Backend {
 
     fn serve(id: &str, listener: TcpListener) -> Backend {
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"));
-        let shared = Arc::new(Shared { id: id.to_owned(), hits: watch::channel(0).0, release: Semaphore::new(0) });
+        let shared = Arc::new(Shared {
+            id: id.to_owned(),
+            hits: watch::channel(0).0,
+            release: Semaphore::new(0),
+            forced: AtomicU16::new(0),
+        });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(accept(listener, shared.clone(), stopped));
         Backend { addr, shared, stop }
@@ -103,6 +115,11 @@ impl Backend {
     pub async fn wait_hits(&self, n: usize) {
         let mut hits = self.shared.hits.subscribe();
         let _ = hits.wait_for(|&h| h >= n).await;
+    }
+
+    /// From now on answer every request with `status` (`None`: behave normally).
+    pub fn fail_with(&self, status: Option<u16>) {
+        self.shared.forced.store(status.unwrap_or(0), Ordering::Release);
     }
 
     /// Lets one waiting `/hold` or `/stream` request go on.
@@ -164,11 +181,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             permit.forget();
         }
     }
-    let status = path
-        .strip_prefix("/status/")
-        .and_then(|code| code.parse::<u16>().ok())
-        .and_then(|code| StatusCode::from_u16(code).ok())
-        .unwrap_or(StatusCode::OK);
+    let forced = shared.forced.load(Ordering::Acquire);
+    let code = match forced {
+        0 => path.strip_prefix("/status/").and_then(|code| code.parse::<u16>().ok()),
+        forced => Some(forced),
+    };
+    let status = code.and_then(|code| StatusCode::from_u16(code).ok()).unwrap_or(StatusCode::OK);
 
     let mut headers = serde_json::Map::new();
     for name in req.headers().keys() {
@@ -192,6 +210,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     });
     let mut response = Response::new(Full::new(Bytes::from(reply.to_string())).map_err(|e| match e {}).boxed());
     *response.status_mut() = status;
+    if let Some(size) = path.strip_prefix("/big-header/").and_then(|n| n.parse::<usize>().ok()) {
+        if let Ok(value) = http::HeaderValue::from_str(&"x".repeat(size)) {
+            response.headers_mut().insert("x-big", value);
+        }
+    }
     response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
     Ok(response)
 }

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod client;
 pub mod raw;
+pub mod zookeeper;
 
 use std::path::Path;
 
@@ -48,6 +49,30 @@ access = false
 "#,
         targets.join(", ")
     )
+}
+
+/// Polls `condition` every 10 ms until it holds; returns how long that took, or
+/// `None` when `deadline` passed first.
+pub async fn wait_until(deadline: std::time::Duration, mut condition: impl FnMut() -> bool) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    loop {
+        if condition() {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The addresses an upstream balances over right now, sorted.
+pub fn rotation(gateway: &Gateway, upstream: &str) -> Vec<std::net::SocketAddr> {
+    let state = gateway.state().load_full();
+    let upstream = state.upstream(upstream).unwrap_or_else(|| panic!("no upstream `{upstream}`"));
+    let mut addresses: Vec<_> = upstream.targets().targets.iter().map(|t| t.address).collect();
+    addresses.sort();
+    addresses
 }
 
 /// An address on which nothing listens: bound, then released.

@@ -3,7 +3,10 @@
 use crate::prerequisites::{self, Program};
 
 /// Programs that end-to-end tests start as real peers.
-const NEEDED: &[Program] = &[];
+const NEEDED: &[Program] = &[
+    // tests/src/zookeeper.rs starts a real ZooKeeper server from this jar.
+    Program { path: "/usr/share/java/zookeeper.jar", package: "zookeeper" },
+];
 
 pub fn run(extra: &[String]) -> Result<(), String> {
     prerequisites::wasm_target()?;

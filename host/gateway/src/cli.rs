@@ -1,4 +1,4 @@
-//! `wasmgate run -c FILE` and `wasmgate check -c FILE`.
+//! `wasmgate run -c FILE`, `wasmgate check -c FILE` and `wasmgate register ...`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +27,27 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Register a backend in ZooKeeper: hold an ephemeral node naming ADDRESS
+    /// under PATH until SIGTERM or SIGINT (then delete it), re-creating it if the
+    /// session is lost. Gateways with `discovery = { zookeeper = ... }` on PATH
+    /// route to the backend while the node exists.
+    Register {
+        /// ZooKeeper servers, comma-separated: `127.0.0.1:2181,10.0.0.2:2181`.
+        #[arg(long, value_name = "HOSTS", value_delimiter = ',', required = true)]
+        zookeeper: Vec<String>,
+        /// The path gateways watch.
+        #[arg(long, value_name = "PATH", default_value = "/real_server")]
+        path: String,
+        /// `host:port` that gateways should send this backend's requests to.
+        #[arg(long, value_name = "HOST:PORT")]
+        address: String,
+        /// Balancing weight (1-10000) announced with the address.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        weight: Option<u32>,
+        /// ZooKeeper session timeout: how long after a crash the node lingers.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+        session_timeout: std::time::Duration,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -48,6 +69,10 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Run { config } => run(config),
+        Command::Register { zookeeper, path, address, weight, session_timeout } => {
+            let registration = crate::register::Registration { hosts: zookeeper, path, address, weight, session_timeout };
+            register(registration)
+        }
     }
 }
 
@@ -82,6 +107,23 @@ fn run(path: PathBuf) -> ExitCode {
     gateway.shutdown();
     gateway.join();
     tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn register(registration: crate::register::Registration) -> ExitCode {
+    if !registration.path.starts_with('/') || registration.address.rsplit_once(':').is_none() {
+        eprintln!("error: --path must be absolute and --address must be host:port");
+        return ExitCode::FAILURE;
+    }
+    let _log = crate::logging::init(&crate::config::LogConfig { access: false, level: "info".into() });
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start an event loop: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(registration.hold(wait_for_signal()));
     ExitCode::SUCCESS
 }
 

@@ -2,8 +2,10 @@
 //! types below, which cannot hold an invalid value (every reference is an index
 //! that exists, every weight is at least one, every address parses).
 
+mod discovery;
 mod error;
 mod raw;
+mod resilience;
 mod validate;
 #[cfg(test)]
 mod tests;
@@ -12,7 +14,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use discovery::{DiscoveryConfig, OnEmpty, ZooKeeperConfig};
 pub use error::ConfigError;
+pub use resilience::{BreakerConfig, FallbackConfig, HealthCheckConfig, HealthCheckKind};
 
 /// A whole, validated gateway configuration.
 #[derive(Debug, Clone)]
@@ -22,6 +26,13 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     pub runtime: RuntimeConfig,
     pub log: LogConfig,
+    /// The status listener (`GET /status/upstreams`), when configured.
+    pub admin: Option<AdminConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub address: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +90,8 @@ pub struct RouteConfig {
     pub strip_prefix: bool,
     /// Index into `Config::upstreams`.
     pub upstream: usize,
+    /// Served instead of `503` when the upstream has no target to offer.
+    pub fallback: Option<std::sync::Arc<FallbackConfig>>,
 }
 
 /// `api.example.com` (exact, case-insensitive) or `*.example.com` (any subdomain).
@@ -114,6 +127,12 @@ pub struct UpstreamConfig {
     pub host_header: HostHeader,
     /// Idle keep-alive connections kept per target and worker.
     pub keepalive: usize,
+    /// Where targets come from at run time; `targets` then only override weights.
+    pub discovery: Option<DiscoveryConfig>,
+    pub health_check: Option<HealthCheckConfig>,
+    pub circuit_breaker: Option<BreakerConfig>,
+    /// Requests waiting on this upstream at once; more get `503` (or the fallback).
+    pub max_concurrent_requests: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

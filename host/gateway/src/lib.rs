@@ -2,13 +2,22 @@
 //! middleware as WebAssembly components.
 //!
 //! A request flows listener (`server`) → `router` → `balance` (over the
-//! `upstream`'s current targets) → `proxy` → back to the client.
+//! `upstream`'s current targets) → `proxy` → back to the client. Off the request
+//! path, the `control` thread runs `discovery`, `health` checks and the `admin`
+//! listener; they change what requests see only by publishing target snapshots.
 
+pub mod admin;
+mod backoff;
 pub mod balance;
+pub mod breaker;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod discovery;
+pub mod health;
 pub mod logging;
 pub mod proxy;
+pub mod register;
 pub mod router;
 pub mod server;
 pub mod state;

@@ -1,6 +1,7 @@
 //! The HTTP reverse proxy: route → pick a target → forward → stream back.
 
 mod body;
+mod degrade;
 mod error;
 pub mod headers;
 mod pool;
@@ -14,7 +15,7 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
-pub use body::{RequestBody, ResponseBody, UpstreamBody};
+pub use body::{BodyError, BodyFault, RequestBody, ResponseBody, UpstreamBody};
 pub use error::ProxyError;
 
 use crate::balance::PickContext;
@@ -31,6 +32,8 @@ pub struct Peer {
     pub listener: usize,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub scheme: &'static str,
+    /// The listener's request body limit.
+    pub max_body_bytes: u64,
 }
 
 /// Serves one request; never fails: errors become responses.
@@ -60,6 +63,49 @@ pub async fn handle(state: Arc<State>, peer: Peer, req: Request<Incoming>) -> Re
     response
 }
 
+/// The host the client asked for: from an absolute-form target if there is one
+/// (it overrides `Host`, RFC 9112 §3.2.2), else the single `Host` header, else the
+/// HTTP/2 `:authority`. Refuses targets that are not a path.
+fn request_host(parts: &http::request::Parts) -> Result<Option<HeaderValue>, ProxyError> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next().cloned();
+    if hosts.next().is_some() {
+        return Err(ProxyError::BadRequest("more than one Host header"));
+    }
+    if !parts.uri.path().starts_with('/') {
+        return Err(ProxyError::BadRequest("request target is not a path"));
+    }
+    if let Some(authority) = parts.uri.authority() {
+        if parts.uri.scheme().is_some() || parts.version == Version::HTTP_2 {
+            return Ok(HeaderValue::from_str(authority.as_str()).ok());
+        }
+        return Err(ProxyError::BadRequest("request target is not a path"));
+    }
+    match host {
+        None if parts.version == Version::HTTP_11 => Err(ProxyError::BadRequest("HTTP/1.1 request without Host")),
+        host => Ok(host),
+    }
+}
+
+/// The body to stream upstream; refuses a declared length over the limit up front.
+fn request_body(parts: &http::request::Parts, body: Incoming, limit: u64) -> Result<RequestBody, ProxyError> {
+    if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
+        match length.to_str().ok().and_then(|l| l.parse::<u64>().ok()) {
+            Some(n) if n > limit => return Err(ProxyError::PayloadTooLarge { limit }),
+            Some(_) => {}
+            None => return Err(ProxyError::BadRequest("invalid Content-Length")),
+        }
+    }
+    Ok(if http_body::Body::is_end_stream(&body) { RequestBody::empty() } else { RequestBody::new(body, limit) })
+}
+
+fn body_error(e: BodyError) -> ProxyError {
+    match e {
+        BodyError::TooLarge(_) => ProxyError::PayloadTooLarge { limit: 0 },
+        BodyError::Client(_) => ProxyError::BadRequest("malformed request body"),
+    }
+}
+
 fn error_response(e: ProxyError) -> Response<ResponseBody> {
     if e.is_upstream() {
         tracing::warn!(error = %e, "upstream request failed");
@@ -75,17 +121,9 @@ async fn forward(
     req: Request<Incoming>,
 ) -> Result<(Response<ResponseBody>, SocketAddr), ProxyError> {
     let (mut parts, body) = req.into_parts();
-    let host_value = match parts.headers.get(header::HOST) {
-        Some(value) => Some(value.clone()),
-        None => match parts.uri.authority() {
-            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-            None if parts.version == Version::HTTP_11 => {
-                return Err(ProxyError::BadRequest("HTTP/1.1 request without Host"))
-            }
-            None => None,
-        },
-    };
+    let host_value = request_host(&parts)?;
     let host = host_value.as_ref().and_then(|v| v.to_str().ok()).map(strip_port);
+    let mut body = request_body(&parts, body, peer.max_body_bytes)?;
 
     let router = state.router(peer.listener);
     let route = router.find(host, parts.uri.path()).ok_or(ProxyError::NoRoute)?;
@@ -111,13 +149,17 @@ async fn forward(
         }
     }
 
+    let _slot = upstream.enter().ok_or_else(|| degrade::unavailable(route, &parts.headers, "is at its concurrency limit"))?;
     let targets = upstream.targets();
     let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: &parts.headers };
     let mut tried = Vec::new();
     let mut chosen = targets.pick(&pick, &tried);
-    let mut req = Request::from_parts(parts, RequestBody::Incoming(body));
+    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+        body.prefetch().await.map_err(body_error)?;
+    }
+    let mut req = Request::from_parts(parts, body);
     loop {
-        let index = chosen.ok_or_else(|| ProxyError::NoTarget { upstream: upstream.name().to_owned() })?;
+        let index = chosen.ok_or_else(|| degrade::unavailable(route, req.headers(), "has no available target"))?;
         let target = &targets.targets[index];
         match &upstream.config.host_header {
             HostHeader::Pass => {}
@@ -128,7 +170,9 @@ async fn forward(
                 req.headers_mut().insert(header::HOST, value.clone());
             }
         }
-        match send(upstream, target.address, req).await {
+        let outcome = send(upstream, target.address, req).await;
+        target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
+        match outcome {
             Ok(response) => return Ok((response, target.address)),
             Err(Failed::Connect(reason, back)) => {
                 tried.push(index);
@@ -163,6 +207,7 @@ enum Failed {
 /// written is dropped and the request tried on the next one.
 async fn send(upstream: &Upstream, target: SocketAddr, mut req: Request<RequestBody>) -> Result<Response<ResponseBody>, Failed> {
     let timeouts = upstream.config.timeouts;
+    let fault = req.body().fault_probe();
     loop {
         let (mut sender, reused) = match pool::take(target, timeouts.idle) {
             Some(sender) => (sender, true),
@@ -189,10 +234,14 @@ async fn send(upstream: &Upstream, target: SocketAddr, mut req: Request<RequestB
                     return Err(Failed::Connect(std::io::Error::other(e.into_error()), Box::new(back)))
                 }
                 None => {
-                    return Err(Failed::Other(ProxyError::Upstream {
-                        upstream: upstream.name().to_owned(),
-                        target,
-                        reason: e.into_error(),
+                    return Err(Failed::Other(match fault.get() {
+                        Some(BodyFault::TooLarge) => ProxyError::PayloadTooLarge { limit: 0 },
+                        Some(BodyFault::Malformed) => ProxyError::BadRequest("malformed request body"),
+                        None => ProxyError::Upstream {
+                            upstream: upstream.name().to_owned(),
+                            target,
+                            reason: e.into_error(),
+                        },
                     }))
                 }
             },

@@ -7,7 +7,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use crate::config::{HostPattern, RouteConfig};
+use crate::config::{FallbackConfig, HostPattern, RouteConfig};
 use crate::upstream::Upstream;
 
 pub struct Route {
@@ -16,6 +16,8 @@ pub struct Route {
     pub path_prefix: String,
     pub strip_prefix: bool,
     pub upstream: Arc<Upstream>,
+    /// Answered instead of `503` when the upstream has no target to offer.
+    pub fallback: Option<Arc<FallbackConfig>>,
 }
 
 /// The routes of one listener, most specific first.
@@ -78,5 +80,6 @@ pub fn route_from_config(config: &RouteConfig, upstream: Arc<Upstream>) -> Route
         path_prefix: config.path_prefix.clone(),
         strip_prefix: config.strip_prefix,
         upstream,
+        fallback: config.fallback.clone(),
     }
 }

@@ -3,6 +3,8 @@
 //! listener, so the kernel spreads connections and a request lives on one core.
 
 mod bind;
+mod connection;
+mod strict_http1;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,11 +16,13 @@ use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
-use crate::config::Config;
+use connection::{Activity, Tracked};
+use strict_http1::StrictHttp1;
+
+use crate::config::{Config, Limits};
 use crate::proxy::{self, Peer};
 use crate::state::State;
 
@@ -32,6 +36,8 @@ pub struct Gateway {
     /// Accept loops still holding their listening socket.
     open_listeners: watch::Sender<usize>,
     workers: Vec<JoinHandle<()>>,
+    /// Discovery, health checks and the admin listener, on their own thread.
+    control: crate::control::Control,
 }
 
 impl Gateway {
@@ -42,13 +48,20 @@ impl Gateway {
         let listeners = config.listeners.iter().zip(&bound).map(|(l, b)| (l.name.clone(), b.address)).collect();
         let state = Arc::new(ArcSwap::from_pointee(State::new(config)));
         let (shutdown, _) = watch::channel(false);
+        let control = crate::control::Control::start(config, &state, shutdown.subscribe())?;
         let drain = config.runtime.drain_timeout;
         let open_listeners = watch::Sender::new(config.listeners.len() * workers);
 
-        let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> = (0..workers).map(|_| Vec::new()).collect();
-        for (index, listener) in bound.into_iter().enumerate() {
+        let mut per_worker: Vec<Vec<(Arc<ListenerShared>, std::net::TcpListener)>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        for (index, (listener, config)) in bound.into_iter().zip(&config.listeners).enumerate() {
+            let shared = Arc::new(ListenerShared {
+                index,
+                limits: config.limits,
+                permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+            });
             for (worker, socket) in listener.sockets.into_iter().enumerate() {
-                per_worker[worker % workers].push((index, socket));
+                per_worker[worker % workers].push((shared.clone(), socket));
             }
         }
         let mut handles = Vec::with_capacity(workers);
@@ -62,7 +75,12 @@ impl Gateway {
                 .map_err(|e| BindError::Worker(e.to_string()))?;
             handles.push(handle);
         }
-        Ok(Gateway { listeners, state, shutdown, open_listeners, workers: handles })
+        Ok(Gateway { listeners, state, shutdown, open_listeners, workers: handles, control })
+    }
+
+    /// The address of the admin listener (`[admin]`), when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.control.admin_addr()
     }
 
     /// The address a listener is bound to.
@@ -87,6 +105,7 @@ impl Gateway {
 
     /// Blocks until every worker has drained and stopped.
     pub fn join(mut self) {
+        self.control.join();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
@@ -106,7 +125,7 @@ impl Drop for Gateway {
 }
 
 fn run_worker(
-    sockets: Vec<(usize, std::net::TcpListener)>,
+    sockets: Vec<(Arc<ListenerShared>, std::net::TcpListener)>,
     state: Arc<ArcSwap<State>>,
     shutdown: watch::Receiver<bool>,
     open: watch::Sender<usize>,
@@ -129,7 +148,7 @@ fn run_worker(
 }
 
 async fn accept_loop(
-    index: usize,
+    listener: Arc<ListenerShared>,
     socket: std::net::TcpListener,
     state: Arc<ArcSwap<State>>,
     mut shutdown: watch::Receiver<bool>,
@@ -137,24 +156,47 @@ async fn accept_loop(
     drain: Duration,
 ) {
     let closed = || open.send_modify(|n| *n = n.saturating_sub(1));
-    let listener = match TcpListener::from_std(socket) {
-        Ok(listener) => listener,
+    let socket = match TcpListener::from_std(socket) {
+        Ok(socket) => socket,
         Err(e) => {
             tracing::error!(error = %e, "cannot register listener");
             closed();
             return;
         }
     };
+    let limits = listener.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Header and idle timing is done by `connection::serve`, see there.
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(256)
+        .max_send_buf_size(256 * 1024);
+    // Connections of this accept loop still running, for the drain at shutdown.
+    let live = watch::Sender::new(0usize);
 
     while !*shutdown.borrow() {
+        // At max_connections, stop accepting: new clients wait in the backlog.
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            permit = listener.permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
         let (stream, addr) = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
+            accepted = socket.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors or a transient error: back off a moment
@@ -166,24 +208,43 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        let peer = Peer { addr, listener: index, scheme: "http" };
-        let state = state.clone();
-        let service = service_fn(move |req| {
-            let snapshot = state.load_full();
-            async move { Ok::<_, Infallible>(proxy::handle(snapshot, peer, req).await) }
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let connection = graceful.watch(connection);
+        let peer = Peer { addr, listener: listener.index, scheme: "http", max_body_bytes: limits.max_body_bytes };
+        let activity = Activity::new();
+        let service = {
+            let (state, activity) = (state.clone(), activity.clone());
+            service_fn(move |req| {
+                let in_flight = activity.request();
+                let snapshot = state.load_full();
+                async move {
+                    let response = proxy::handle(snapshot, peer, req).await;
+                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+                }
+            })
+        };
+        let io = TokioIo::new(StrictHttp1::new(stream, activity.clone()));
+        let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
+        let (shutdown, live) = (shutdown.clone(), live.clone());
+        live.send_modify(|n| *n += 1);
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            if let Some(Err(e)) = connection::serve(connection, activity, limits, shutdown).await {
                 tracing::debug!(client = %addr, error = %e, "connection ended with an error");
             }
+            live.send_modify(|n| *n -= 1);
+            drop(permit);
         });
     }
-    drop(listener);
+    drop(socket);
     closed();
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(drain) => tracing::warn!(?drain, "drain timeout: closing the remaining connections"),
+    let mut live = live.subscribe();
+    if tokio::time::timeout(drain, live.wait_for(|&n| n == 0)).await.is_err() {
+        tracing::warn!(?drain, "drain timeout: closing the remaining connections");
     }
+}
+
+/// What every worker's accept loop for one listener shares.
+struct ListenerShared {
+    index: usize,
+    limits: Limits,
+    /// One permit per open connection, across all workers (`max_connections`).
+    permits: Arc<Semaphore>,
 }

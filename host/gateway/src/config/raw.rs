@@ -5,6 +5,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod discovery;
+mod resilience;
+
+pub use discovery::RawDiscovery;
+pub use resilience::{RawAdmin, RawBreaker, RawFallback, RawHealthCheck};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -18,6 +24,7 @@ pub struct RawConfig {
     pub runtime: RawRuntime,
     #[serde(default)]
     pub log: RawLog,
+    pub admin: Option<RawAdmin>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +65,7 @@ pub struct RawRoute {
     #[serde(default)]
     pub strip_prefix: bool,
     pub upstream: String,
+    pub fallback: Option<RawFallback>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +84,10 @@ pub struct RawUpstream {
     pub pass_host: Option<String>,
     pub upstream_host: Option<String>,
     pub keepalive: Option<usize>,
+    pub discovery: Option<RawDiscovery>,
+    pub health_check: Option<RawHealthCheck>,
+    pub circuit_breaker: Option<RawBreaker>,
+    pub max_concurrent_requests: Option<usize>,
 }
 
 fn default_balance() -> String {

@@ -53,3 +53,43 @@ fn wildcard_hosts_match_subdomains_only() {
     assert!(!p.matches("example.com"));
     assert!(!p.matches("badexample.com"));
 }
+
+#[test]
+fn discovery_health_breaker_fallback_and_admin_parse() {
+    let text = r#"
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+
+[[route]]
+listener = "web"
+upstream = "api"
+fallback = { status = 200, headers = { "content-type" = "application/json" }, body = '{"degraded":true}' }
+
+[[upstream]]
+name = "api"
+discovery = { zookeeper = { hosts = ["127.0.0.1:2181"], path = "/real_server", session_timeout = "3s", on_empty = "unavailable" } }
+health_check = { kind = "http", path = "/healthz", interval = "1s", timeout = "500ms", unhealthy_after = 3 }
+circuit_breaker = { error_percent = 40, request_volume = 10, sleep_window = "2s" }
+max_concurrent_requests = 64
+
+[admin]
+address = "127.0.0.1:9901"
+"#;
+    let config = Config::parse(text, Path::new("x.toml")).unwrap();
+    let up = &config.upstreams[0];
+    assert!(up.targets.is_empty(), "targets are optional with discovery");
+    let Some(DiscoveryConfig::ZooKeeper(zk)) = &up.discovery else { panic!("no discovery") };
+    assert_eq!(zk.session_timeout, Duration::from_secs(3));
+    assert_eq!(zk.on_empty, OnEmpty::Unavailable);
+    let health = up.health_check.as_ref().unwrap();
+    assert_eq!(health.kind, HealthCheckKind::Http { path: "/healthz".parse().unwrap() });
+    assert_eq!((health.unhealthy_after, health.healthy_after), (3, 2));
+    let breaker = up.circuit_breaker.unwrap();
+    assert_eq!((breaker.error_percent, breaker.request_volume, breaker.window), (40, 10, Duration::from_secs(10)));
+    assert_eq!(up.max_concurrent_requests, Some(64));
+    let fallback = config.routes[0].fallback.as_ref().unwrap();
+    assert_eq!(fallback.status, 200);
+    assert_eq!(fallback.headers["content-type"], "application/json");
+    assert_eq!(config.admin.as_ref().unwrap().address.port(), 9901);
+}

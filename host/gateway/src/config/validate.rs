@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::raw::{RawConfig, RawListener, RawRoute, RawUpstream};
 use super::*;
 
+mod discovery;
+mod resilience;
+
 type Invalid = (String, String);
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
@@ -41,7 +44,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, Invalid> {
         return Err(invalid("log.level", format!("`{level}` is not one of error, warn, info, debug, trace")));
     }
     let log = LogConfig { access: raw.log.access.unwrap_or(true), level };
-    Ok(Config { listeners, routes, upstreams, runtime, log })
+    let admin = raw.admin.as_ref().map(resilience::admin).transpose()?;
+    Ok(Config { listeners, routes, upstreams, runtime, log, admin })
 }
 
 fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), Invalid> {
@@ -93,8 +97,8 @@ fn limits(raw: &super::raw::RawLimits, key: &str) -> Result<Limits, Invalid> {
         max_connections: raw.max_connections.unwrap_or(d.max_connections),
         max_concurrent_streams: raw.max_concurrent_streams.unwrap_or(d.max_concurrent_streams),
     };
-    if !(1024..=1024 * 1024).contains(&limits.max_header_bytes) {
-        return Err(invalid(k("max_header_bytes"), "must be between 1024 and 1048576"));
+    if !(8192..=1024 * 1024).contains(&limits.max_header_bytes) {
+        return Err(invalid(k("max_header_bytes"), "must be between 8192 and 1048576"));
     }
     if limits.max_connections == 0 {
         return Err(invalid(k("max_connections"), "must be at least 1"));
@@ -137,8 +141,9 @@ fn upstream(i: usize, u: &RawUpstream) -> Result<UpstreamConfig, Invalid> {
             return Err(invalid(key("replicas"), "only applies to balance = \"consistent_hash\""));
         }
     }
-    if u.targets.is_empty() {
-        return Err(invalid(key("targets"), "at least one target is required"));
+    let discovery = u.discovery.as_ref().map(|d| discovery::discovery(d, &key("discovery"))).transpose()?;
+    if u.targets.is_empty() && discovery.is_none() {
+        return Err(invalid(key("targets"), "at least one target is required (or a `discovery` source)"));
     }
     let mut seen = HashSet::new();
     let targets = u
@@ -195,6 +200,13 @@ fn upstream(i: usize, u: &RawUpstream) -> Result<UpstreamConfig, Invalid> {
         retries,
         host_header,
         keepalive: u.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
+        discovery,
+        health_check: u.health_check.as_ref().map(|h| resilience::health_check(h, &key("health_check"))).transpose()?,
+        circuit_breaker: u.circuit_breaker.as_ref().map(|b| resilience::breaker(b, &key("circuit_breaker"))).transpose()?,
+        max_concurrent_requests: match u.max_concurrent_requests {
+            Some(0) => return Err(invalid(key("max_concurrent_requests"), "must be at least 1")),
+            other => other,
+        },
     })
 }
 
@@ -268,7 +280,9 @@ fn routes(
                     format!("another route on listener `{}` already has this host and path_prefix", r.listener),
                 ));
             }
-            Ok(RouteConfig { name, listener, host, path_prefix, strip_prefix: r.strip_prefix, upstream })
+            let fallback = r.fallback.as_ref().map(|f| resilience::fallback(f, &key("fallback"))).transpose()?;
+            let fallback = fallback.map(std::sync::Arc::new);
+            Ok(RouteConfig { name, listener, host, path_prefix, strip_prefix: r.strip_prefix, upstream, fallback })
         })
         .collect()
 }

@@ -2,42 +2,152 @@
 //! here buffers a whole body.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::ready;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::pool::Release;
 
-/// What goes to the upstream: the client's body, streamed, or nothing.
-pub enum RequestBody {
-    Incoming(Incoming),
+/// What goes to the upstream: the client's body, streamed and counted against the
+/// listener's limit, or nothing.
+pub struct RequestBody {
+    kind: Kind,
+    /// Bytes the client may still send.
+    remaining: u64,
+    /// Where the body records why it failed, for the status the client gets.
+    fault: Arc<AtomicU8>,
+}
+
+enum Kind {
+    Incoming { body: Incoming, first: Option<Frame<Bytes>> },
     Empty,
+}
+
+/// Why a request body stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFault {
+    TooLarge,
+    Malformed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("request body: {0}")]
+    Client(#[from] hyper::Error),
+}
+
+impl RequestBody {
+    pub fn new(body: Incoming, limit: u64) -> RequestBody {
+        RequestBody { kind: Kind::Incoming { body, first: None }, remaining: limit, fault: Arc::default() }
+    }
+
+    pub fn empty() -> RequestBody {
+        RequestBody { kind: Kind::Empty, remaining: 0, fault: Arc::default() }
+    }
+
+    /// Reads the first frame now, before anything is sent upstream, so a body that
+    /// is broken from its first bytes (a bad chunk size) is refused before any
+    /// upstream sees the request.
+    pub async fn prefetch(&mut self) -> Result<(), BodyError> {
+        if let Kind::Incoming { body, first: first @ None } = &mut self.kind {
+            if let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    self.fault.store(BodyFault::Malformed as u8 + 1, Ordering::Relaxed);
+                    BodyError::Client(e)
+                })?;
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > self.remaining {
+                        self.fault.store(BodyFault::TooLarge as u8 + 1, Ordering::Relaxed);
+                        return Err(BodyError::TooLarge(len));
+                    }
+                    self.remaining -= len;
+                }
+                *first = Some(frame);
+            }
+        }
+        Ok(())
+    }
+
+    /// A handle that tells, after the body was handed to the upstream connection,
+    /// whether it failed and why.
+    pub fn fault_probe(&self) -> FaultProbe {
+        FaultProbe(self.fault.clone())
+    }
+}
+
+/// Reads the fault a `RequestBody` recorded.
+pub struct FaultProbe(Arc<AtomicU8>);
+
+impl FaultProbe {
+    pub fn get(&self) -> Option<BodyFault> {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Some(BodyFault::TooLarge),
+            2 => Some(BodyFault::Malformed),
+            _ => None,
+        }
+    }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            RequestBody::Incoming(body) => Pin::new(body).poll_frame(cx),
-            RequestBody::Empty => Poll::Ready(None),
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        let Kind::Incoming { body, first } = &mut this.kind else {
+            return Poll::Ready(None);
+        };
+        if let Some(frame) = first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        match ready!(Pin::new(body).poll_frame(cx)) {
+            None => Poll::Ready(None),
+            Some(Err(e)) => {
+                this.fault.store(BodyFault::Malformed as u8 + 1, Ordering::Relaxed);
+                Poll::Ready(Some(Err(BodyError::Client(e))))
+            }
+            Some(Ok(frame)) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if len > this.remaining {
+                    this.fault.store(BodyFault::TooLarge as u8 + 1, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(BodyError::TooLarge(len))));
+                }
+                this.remaining -= len;
+                Poll::Ready(Some(Ok(frame)))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            RequestBody::Incoming(body) => body.is_end_stream(),
-            RequestBody::Empty => true,
+        match &self.kind {
+            Kind::Incoming { body, first } => first.is_none() && body.is_end_stream(),
+            Kind::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            RequestBody::Incoming(body) => body.size_hint(),
-            RequestBody::Empty => SizeHint::with_exact(0),
+        match &self.kind {
+            Kind::Incoming { body, first: None } => body.size_hint(),
+            Kind::Incoming { body, first: Some(frame) } => {
+                let extra = frame.data_ref().map_or(0, |d| d.len() as u64);
+                let inner = body.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(inner.lower() + extra);
+                if let Some(upper) = inner.upper() {
+                    hint.set_upper(upper + extra);
+                }
+                hint
+            }
+            Kind::Empty => SizeHint::with_exact(0),
         }
     }
 }

@@ -13,10 +13,13 @@ pub enum ProxyError {
     /// The client sent something the gateway will not forward.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("request body is larger than the listener allows")]
+    PayloadTooLarge { limit: u64 },
     #[error("no route for this host and path")]
     NoRoute,
-    #[error("upstream `{upstream}` has no available target")]
-    NoTarget { upstream: String },
+    /// No target to offer, or the upstream is at its concurrency limit.
+    #[error("upstream `{upstream}` {reason}")]
+    Unavailable { upstream: String, reason: &'static str, degrade: super::degrade::Degrade },
     #[error("upstream `{upstream}`: cannot connect to {target}: {reason}")]
     Connect { upstream: String, target: SocketAddr, reason: std::io::Error },
     #[error("upstream `{upstream}`: {target} sent no response within {after:?}")]
@@ -29,8 +32,9 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoTarget { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -42,6 +46,11 @@ impl ProxyError {
     }
 
     pub fn into_response(self) -> Response<ResponseBody> {
+        if let ProxyError::Unavailable { degrade, .. } = &self {
+            if let Some(response) = degrade.response(&self.to_string()) {
+                return response;
+            }
+        }
         let status = self.status();
         let body = format!("{} {}: {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""), self);
         let mut response = Response::new(ResponseBody::full(body));
@@ -49,7 +58,7 @@ impl ProxyError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
-        if matches!(self, ProxyError::BadRequest(_)) {
+        if matches!(self, ProxyError::BadRequest(_) | ProxyError::PayloadTooLarge { .. }) {
             response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
         response

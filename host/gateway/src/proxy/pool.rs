@@ -16,6 +16,9 @@ use tokio::net::TcpStream;
 
 use super::body::RequestBody;
 
+/// The largest upstream response head accepted.
+pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
 pub type Sender = http1::SendRequest<RequestBody>;
 
 struct Idle {
@@ -47,6 +50,8 @@ pub async fn connect(target: SocketAddr, timeout: Duration) -> io::Result<Sender
         let stream = TcpStream::connect(target).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::Builder::new()
+            // A response head larger than this is refused (502), not buffered.
+            .max_header_size(MAX_RESPONSE_HEAD)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(io::Error::other)?;

@@ -1,0 +1,170 @@
+//! One downstream connection: serving it, and closing it when the client is too
+//! slow to send a request head, idle past the limit, or when we shut down.
+//!
+//! hyper's own header-read timer also runs while a keep-alive connection merely
+//! waits for its next request, which would make every idle connection close after
+//! `header_timeout`. So the timing lives here instead, fed by the strict HTTP/1
+//! reader (which sees where each head starts and ends) and by the service (which
+//! counts requests in flight until their response body is done).
+
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::watch;
+
+use hyper_util::server::graceful::GracefulConnection;
+
+use crate::config::Limits;
+
+/// Milliseconds since the process started: cheap to store in an atomic.
+pub fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// What the watchdog needs to know about a connection, written from the reader
+/// and the service, read by the watchdog.
+#[derive(Debug)]
+pub struct Activity {
+    /// When the request head now being read began (0: none is being read).
+    head_started: AtomicU64,
+    /// Requests whose response has not been fully sent.
+    in_flight: AtomicUsize,
+    /// When the connection last became idle (no head being read, nothing in flight).
+    idle_since: AtomicU64,
+}
+
+impl Activity {
+    /// A fresh connection counts as reading its first head: a client that connects
+    /// and sends nothing gets `header_timeout`, not `idle_timeout`.
+    pub fn new() -> Arc<Activity> {
+        let now = now_ms();
+        Arc::new(Activity { head_started: AtomicU64::new(now), in_flight: AtomicUsize::new(0), idle_since: AtomicU64::new(now) })
+    }
+
+    /// A request head began to arrive; keeps the earlier start if one is running.
+    pub fn head_started(&self) {
+        let _ = self.head_started.compare_exchange(0, now_ms(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    pub fn head_finished(&self) {
+        self.head_started.store(0, Ordering::Relaxed);
+    }
+
+    /// Marks a request in flight until the returned guard is dropped.
+    pub fn request(self: &Arc<Self>) -> InFlight {
+        self.head_started.store(0, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// When the connection is next due for a check, and what would be due then.
+    fn deadline(&self, limits: &Limits) -> (u64, Due) {
+        let head = self.head_started.load(Ordering::Relaxed);
+        if head != 0 {
+            return (head + limits.header_timeout.as_millis() as u64, Due::HeaderTimeout);
+        }
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            return (self.idle_since.load(Ordering::Relaxed) + limits.idle_timeout.as_millis() as u64, Due::Idle);
+        }
+        (u64::MAX, Due::Nothing)
+    }
+}
+
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.0.idle_since.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Due {
+    HeaderTimeout,
+    Idle,
+    Nothing,
+}
+
+/// Drives `connection` to the end, closing it on header timeout (at once: the
+/// client has not sent a request we could answer), on idle timeout and on
+/// shutdown (gracefully: requests in flight finish).
+pub async fn serve<C: GracefulConnection>(
+    connection: C,
+    activity: Arc<Activity>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<C::Output> {
+    let mut connection = pin!(connection);
+    let mut closing = *shutdown.borrow();
+    if closing {
+        connection.as_mut().graceful_shutdown();
+    }
+    loop {
+        let (due_at, due) = activity.deadline(&limits);
+        // Nothing wakes us when a request starts or ends, so never sleep past the
+        // shorter timeout: a deadline that moved earlier is seen at most that late.
+        let longest = limits.header_timeout.min(limits.idle_timeout);
+        let wait = Duration::from_millis(due_at.saturating_sub(now_ms())).min(longest);
+        tokio::select! {
+            output = connection.as_mut() => return Some(output),
+            _ = shutdown.changed(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep(wait), if !closing || due == Due::HeaderTimeout => {
+                let (now_due_at, now_due) = activity.deadline(&limits);
+                if now_due != due || now_due_at > now_ms() {
+                    continue; // something happened meanwhile
+                }
+                match due {
+                    Due::HeaderTimeout => {
+                        tracing::debug!(timeout = ?limits.header_timeout, "request head too slow: closing");
+                        return None;
+                    }
+                    Due::Idle => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    Due::Nothing => {}
+                }
+            }
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is done.
+pub struct Tracked<B> {
+    body: B,
+    _in_flight: InFlight,
+}
+
+impl<B> Tracked<B> {
+    pub fn new(body: B, in_flight: InFlight) -> Tracked<B> {
+        Tracked { body, _in_flight: in_flight }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
