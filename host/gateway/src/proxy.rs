@@ -24,10 +24,12 @@ use crate::router;
 use crate::state::State;
 use crate::upstream::Upstream;
 
-/// Who is on the other end of a downstream connection.
-#[derive(Clone, Copy, Debug)]
+/// Who is on the other end of a downstream connection (made once per connection).
+#[derive(Clone, Debug)]
 pub struct Peer {
     pub addr: SocketAddr,
+    /// `addr`'s ip as a header value, for `X-Forwarded-For` and `X-Real-IP`.
+    pub ip_value: HeaderValue,
     /// Index of the listener that accepted the connection.
     pub listener: usize,
     /// `http` or `https`, for `X-Forwarded-Proto`.
@@ -37,9 +39,9 @@ pub struct Peer {
 }
 
 /// Serves one request; never fails: errors become responses.
-pub async fn handle(state: Arc<State>, peer: Peer, req: Request<Incoming>) -> Response<ResponseBody> {
+pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) -> Response<ResponseBody> {
     if !state.access_log {
-        return match forward(&state, peer, req).await {
+        return match forward(&state, &peer, req).await {
             Ok((response, _)) => response,
             Err(e) => error_response(e),
         };
@@ -47,7 +49,7 @@ pub async fn handle(state: Arc<State>, peer: Peer, req: Request<Incoming>) -> Re
     let started = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let (response, target) = match forward(&state, peer, req).await {
+    let (response, target) = match forward(&state, &peer, req).await {
         Ok((response, target)) => (response, Some(target)),
         Err(e) => (error_response(e), None),
     };
@@ -117,7 +119,7 @@ fn error_response(e: ProxyError) -> Response<ResponseBody> {
 
 async fn forward(
     state: &State,
-    peer: Peer,
+    peer: &Peer,
     req: Request<Incoming>,
 ) -> Result<(Response<ResponseBody>, SocketAddr), ProxyError> {
     let (mut parts, body) = req.into_parts();
@@ -142,7 +144,7 @@ async fn forward(
     };
     parts.version = Version::HTTP_11;
     headers::remove_hop_by_hop(&mut parts.headers);
-    headers::add_forwarded(&mut parts.headers, peer.addr.ip(), peer.scheme, host_value.clone());
+    headers::add_forwarded(&mut parts.headers, &peer.ip_value, peer.scheme, host_value.clone());
     if let (HostHeader::Pass, Some(host)) = (&upstream.config.host_header, &host_value) {
         if !parts.headers.contains_key(header::HOST) {
             parts.headers.insert(header::HOST, host.clone());

@@ -208,13 +208,20 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        let peer = Peer { addr, listener: listener.index, scheme: "http", max_body_bytes: limits.max_body_bytes };
+        let peer = Arc::new(Peer {
+            addr,
+            ip_value: proxy::headers::ip_value(addr.ip()),
+            listener: listener.index,
+            scheme: "http",
+            max_body_bytes: limits.max_body_bytes,
+        });
         let activity = Activity::new();
         let service = {
             let (state, activity) = (state.clone(), activity.clone());
             service_fn(move |req| {
                 let in_flight = activity.request();
                 let snapshot = state.load_full();
+                let peer = peer.clone();
                 async move {
                     let response = proxy::handle(snapshot, peer, req).await;
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))

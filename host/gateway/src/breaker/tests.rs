@@ -68,7 +68,8 @@ fn probes_that_never_report_do_not_wedge_it_half_open() {
     for t in 0..4 {
         b.record_at(true, t);
     }
-    assert!(b.admit_at(5_000).0);
+    assert!(b.admit_at(5_010).0);
     assert!(!b.admit_at(6_000).0, "the one probe is out");
-    assert!(b.admit_at(10_000).0, "after another sleep window a new probe goes");
+    assert!(b.admit_at(10_010).0, "after another sleep window a new probe goes");
+    assert!(!b.admit_at(10_011).0);
 }

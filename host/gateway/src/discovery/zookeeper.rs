@@ -107,7 +107,11 @@ impl Watcher<'_> {
         let mut dirty = true;
         loop {
             if dirty {
-                match self.sync(client).await {
+                let synced = tokio::select! {
+                    _ = crate::control::stopped(shutdown) => return Ended::Shutdown,
+                    synced = self.sync(client) => synced,
+                };
+                match synced {
                     Ok(()) => {
                         dirty = false;
                         backoff.reset();

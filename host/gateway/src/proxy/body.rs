@@ -20,8 +20,9 @@ pub struct RequestBody {
     kind: Kind,
     /// Bytes the client may still send.
     remaining: u64,
-    /// Where the body records why it failed, for the status the client gets.
-    fault: Arc<AtomicU8>,
+    /// Where the body records why it failed, for the status the client gets
+    /// (none for an empty body: nothing can fail).
+    fault: Option<Arc<AtomicU8>>,
 }
 
 enum Kind {
@@ -46,33 +47,38 @@ pub enum BodyError {
 
 impl RequestBody {
     pub fn new(body: Incoming, limit: u64) -> RequestBody {
-        RequestBody { kind: Kind::Incoming { body, first: None }, remaining: limit, fault: Arc::default() }
+        RequestBody { kind: Kind::Incoming { body, first: None }, remaining: limit, fault: Some(Arc::default()) }
     }
 
     pub fn empty() -> RequestBody {
-        RequestBody { kind: Kind::Empty, remaining: 0, fault: Arc::default() }
+        RequestBody { kind: Kind::Empty, remaining: 0, fault: None }
     }
 
     /// Reads the first frame now, before anything is sent upstream, so a body that
     /// is broken from its first bytes (a bad chunk size) is refused before any
     /// upstream sees the request.
     pub async fn prefetch(&mut self) -> Result<(), BodyError> {
-        if let Kind::Incoming { body, first: first @ None } = &mut self.kind {
-            if let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| {
-                    self.fault.store(BodyFault::Malformed as u8 + 1, Ordering::Relaxed);
-                    BodyError::Client(e)
-                })?;
-                if let Some(data) = frame.data_ref() {
-                    let len = data.len() as u64;
-                    if len > self.remaining {
-                        self.fault.store(BodyFault::TooLarge as u8 + 1, Ordering::Relaxed);
-                        return Err(BodyError::TooLarge(len));
-                    }
-                    self.remaining -= len;
-                }
-                *first = Some(frame);
+        let Kind::Incoming { body, first: None } = &mut self.kind else {
+            return Ok(());
+        };
+        let Some(frame) = body.frame().await else {
+            return Ok(());
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.record(BodyFault::Malformed);
+                return Err(BodyError::Client(e));
             }
+        };
+        let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+        if len > self.remaining {
+            self.record(BodyFault::TooLarge);
+            return Err(BodyError::TooLarge(len));
+        }
+        self.remaining -= len;
+        if let Kind::Incoming { first, .. } = &mut self.kind {
+            *first = Some(frame);
         }
         Ok(())
     }
@@ -82,14 +88,20 @@ impl RequestBody {
     pub fn fault_probe(&self) -> FaultProbe {
         FaultProbe(self.fault.clone())
     }
+
+    fn record(&self, fault: BodyFault) {
+        if let Some(cell) = &self.fault {
+            cell.store(fault as u8 + 1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Reads the fault a `RequestBody` recorded.
-pub struct FaultProbe(Arc<AtomicU8>);
+pub struct FaultProbe(Option<Arc<AtomicU8>>);
 
 impl FaultProbe {
     pub fn get(&self) -> Option<BodyFault> {
-        match self.0.load(Ordering::Relaxed) {
+        match self.0.as_ref()?.load(Ordering::Relaxed) {
             1 => Some(BodyFault::TooLarge),
             2 => Some(BodyFault::Malformed),
             _ => None,
@@ -112,13 +124,13 @@ impl Body for RequestBody {
         match ready!(Pin::new(body).poll_frame(cx)) {
             None => Poll::Ready(None),
             Some(Err(e)) => {
-                this.fault.store(BodyFault::Malformed as u8 + 1, Ordering::Relaxed);
+                this.record(BodyFault::Malformed);
                 Poll::Ready(Some(Err(BodyError::Client(e))))
             }
             Some(Ok(frame)) => {
                 let len = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if len > this.remaining {
-                    this.fault.store(BodyFault::TooLarge as u8 + 1, Ordering::Relaxed);
+                    this.record(BodyFault::TooLarge);
                     return Poll::Ready(Some(Err(BodyError::TooLarge(len))));
                 }
                 this.remaining -= len;

@@ -12,49 +12,70 @@ static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Removes the headers that describe one connection, not the message (RFC 9110
-/// §7.6.1): the fixed set, and every header that `Connection` names.
+/// §7.6.1): the fixed set, and every header that `Connection` names. One pass over
+/// the names finds out whether there is anything to do (usually not).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
+    const FIXED: [&HeaderName; 6] =
+        [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TE, &header::TRAILER, &header::TRANSFER_ENCODING, &header::UPGRADE];
+    let mut present = [false; 6];
+    let mut connection = false;
+    for name in headers.keys() {
+        if name == header::CONNECTION {
+            connection = true;
+        } else if let Some(i) = FIXED.iter().position(|fixed| name == *fixed) {
+            present[i] = true;
+        }
+    }
+    if connection {
+        // `keep-alive` and `close` are the usual values and name no header we
+        // would forward anyway (Keep-Alive is in the fixed set).
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|list| list.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|name| !name.eq_ignore_ascii_case("keep-alive") && !name.eq_ignore_ascii_case("close"))
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         headers.remove(header::CONNECTION);
         for name in named {
             headers.remove(name);
         }
     }
-    for name in [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TE, &header::TRAILER, &header::TRANSFER_ENCODING, &header::UPGRADE] {
-        headers.remove(name);
+    for (name, present) in FIXED.iter().zip(present) {
+        if present {
+            headers.remove(*name);
+        }
     }
+}
+
+/// The client's address as a header value, made once per connection.
+pub fn ip_value(ip: IpAddr) -> HeaderValue {
+    let mut text = [0u8; 48];
+    HeaderValue::from_str(format_ip(ip, &mut text)).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Tells the upstream who the client is: appends to `X-Forwarded-For` (keeping the
 /// chain it already has), sets `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host`.
-pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: Option<HeaderValue>) {
-    let mut ip_text = [0u8; 48];
-    let ip = format_ip(client, &mut ip_text);
+/// `client` is the client's address as made by `ip_value`.
+pub fn add_forwarded(headers: &mut HeaderMap, client: &HeaderValue, proto: &'static str, host: Option<HeaderValue>) {
     let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
-        None => HeaderValue::from_str(ip),
+        None => Ok(client.clone()),
         Some(_) => {
             let mut chain = Vec::with_capacity(64);
             for value in headers.get_all(&X_FORWARDED_FOR) {
                 chain.extend_from_slice(value.as_bytes());
                 chain.extend_from_slice(b", ");
             }
-            chain.extend_from_slice(ip.as_bytes());
+            chain.extend_from_slice(client.as_bytes());
             HeaderValue::from_bytes(&chain)
         }
     };
     if let Ok(value) = forwarded_for {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
-    if let Ok(value) = HeaderValue::from_str(ip) {
-        headers.insert(X_REAL_IP.clone(), value);
-    }
+    headers.insert(X_REAL_IP.clone(), client.clone());
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST.clone(), host);
@@ -91,7 +112,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", "1.1.1.1".parse().unwrap());
         h.append("x-forwarded-for", "2.2.2.2, 3.3.3.3".parse().unwrap());
-        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "http", Some("a.test".parse().unwrap()));
+        add_forwarded(&mut h, &ip_value("127.0.0.1".parse().unwrap()), "http", Some("a.test".parse().unwrap()));
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1");
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-real-ip"], "127.0.0.1");

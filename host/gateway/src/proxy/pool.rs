@@ -5,7 +5,6 @@
 //! newest first; past `keepalive` per target the extra ones are closed.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -27,14 +26,16 @@ struct Idle {
 }
 
 thread_local! {
-    static IDLE: RefCell<HashMap<SocketAddr, Vec<Idle>>> = RefCell::new(HashMap::new());
+    /// Idle connections by target. A handful of targets per worker is the norm,
+    /// so a linear scan beats hashing the address on every request.
+    static IDLE: RefCell<Vec<(SocketAddr, Vec<Idle>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A reusable idle connection to `target`, if this worker has one.
 pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Sender> {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
-        let list = idle.get_mut(&target)?;
+        let (_, list) = idle.iter_mut().find(|(addr, _)| *addr == target)?;
         while let Some(entry) = list.pop() {
             if !entry.sender.is_closed() && entry.since.elapsed() < max_idle_time {
                 return Some(entry.sender);
@@ -82,7 +83,14 @@ impl Release {
         }
         IDLE.with(|idle| {
             let mut idle = idle.borrow_mut();
-            let list = idle.entry(self.target).or_default();
+            let at = match idle.iter().position(|(addr, _)| *addr == self.target) {
+                Some(at) => at,
+                None => {
+                    idle.push((self.target, Vec::new()));
+                    idle.len() - 1
+                }
+            };
+            let list = &mut idle[at].1;
             if list.len() < self.keepalive {
                 list.push(Idle { sender: self.sender, since: Instant::now() });
             }

@@ -202,6 +202,25 @@ impl Framing {
                     self.state = if remaining == skip { State::ChunkEnd } else { State::ChunkData(remaining - skip) };
                     continue;
                 }
+                State::Head | State::Trailers => {
+                    match self.head_run(bytes, i) {
+                        Ok(next) => i = next,
+                        Err((reason, at)) => {
+                            tracing::debug!(reason, "refusing an ambiguous request head");
+                            self.refused = Some(reason);
+                            let at = self.poison_point(bytes, at);
+                            bytes[at] = 0;
+                            self.state = State::Passthrough;
+                            return Ok(());
+                        }
+                    }
+                    if matches!(self.state, State::Passthrough | State::H2Preface(_)) {
+                        if let Some(activity) = &self.activity {
+                            activity.head_finished();
+                        }
+                    }
+                    continue;
+                }
                 _ => {}
             }
             self.at = i;
@@ -221,6 +240,70 @@ impl Framing {
             }
         }
         Ok(())
+    }
+
+    /// Reads head bytes from `i` up to and including the next LF (or to the end of
+    /// `bytes`), a line at a time; returns where to go on, or why and where to refuse.
+    fn head_run(&mut self, bytes: &[u8], i: usize) -> Result<usize, (&'static str, usize)> {
+        let rest = &bytes[i..];
+        if self.line.is_empty() && !self.after_cr && !self.seen_request_line && self.state == State::Head {
+            if let Some(&first) = rest.first() {
+                if first != b'\r' && first != b'\n' {
+                    self.head_began_at = Some(i);
+                    if let Some(activity) = &self.activity {
+                        activity.head_started();
+                    }
+                }
+            }
+        }
+        let Some(nl) = memchr::memchr(b'\n', rest) else {
+            self.carry(rest);
+            return Ok(bytes.len());
+        };
+        let cr_before = if nl == 0 { self.after_cr } else { rest[nl - 1] == b'\r' };
+        if !cr_before {
+            return Err(("bare LF line ending", i + nl));
+        }
+        let content = &rest[..nl.saturating_sub(1)];
+        let result = if self.line.is_empty() && !self.after_cr {
+            let truncated = content.len() > LINE_CAP;
+            self.end_of_line(&content[..content.len().min(LINE_CAP)], truncated)
+        } else {
+            if nl > 0 {
+                self.carry(&rest[..nl - 1]);
+            }
+            let line = std::mem::take(&mut self.line);
+            let truncated = std::mem::replace(&mut self.line_truncated, false);
+            let result = self.end_of_line(&line, truncated);
+            self.line = line;
+            self.line.clear();
+            result
+        };
+        self.after_cr = false;
+        result.map(|()| i + nl + 1).map_err(|reason| (reason, i + nl))
+    }
+
+    /// Keeps part of a line that continues in the next read (a CR at its end is
+    /// remembered, not kept).
+    fn carry(&mut self, part: &[u8]) {
+        if self.after_cr {
+            // The CR we held back was inside the line after all.
+            self.push_line(b"\r");
+        }
+        let (part, cr) = match part.split_last() {
+            Some((b'\r', head)) => (head, true),
+            _ => (part, false),
+        };
+        self.push_line(part);
+        self.after_cr = cr;
+    }
+
+    fn push_line(&mut self, part: &[u8]) {
+        let room = LINE_CAP - self.line.len().min(LINE_CAP);
+        self.line.extend_from_slice(&part[..part.len().min(room)]);
+        if part.len() > room {
+            self.line_truncated = true;
+        }
     }
 
     /// A whole frame header has been read: count control frames, skip the payload.
@@ -257,7 +340,6 @@ impl Framing {
 
     fn byte(&mut self, b: u8) -> Result<(), &'static str> {
         match self.state {
-            State::Head | State::Trailers => self.head_byte(b),
             State::ChunkSize { size, digits, in_extension } => {
                 self.chunk_size_byte(b, size, digits, in_extension);
                 Ok(())
@@ -274,7 +356,9 @@ impl Framing {
                 }
                 Ok(())
             }
-            State::Body(_)
+            State::Head
+            | State::Trailers
+            | State::Body(_)
             | State::ChunkData(_)
             | State::Passthrough
             | State::H2Preface(_)
@@ -310,45 +394,14 @@ impl Framing {
         };
     }
 
-    fn head_byte(&mut self, b: u8) -> Result<(), &'static str> {
-        if b == b'\n' {
-            if !self.after_cr {
-                return Err("bare LF line ending");
-            }
-            self.after_cr = false;
-            return self.end_of_line();
-        }
-        if self.after_cr {
-            // A CR not followed by LF: hyper's parser refuses it; stop following.
-            self.state = State::Passthrough;
-            return Ok(());
-        }
-        if b == b'\r' {
-            self.after_cr = true;
-        } else if self.line.is_empty() && !self.seen_request_line && self.state == State::Head {
-            self.head_began_at = Some(self.at);
-            if let Some(activity) = &self.activity {
-                activity.head_started();
-            }
-            self.line.push(b);
-        } else if self.line.len() < LINE_CAP {
-            self.line.push(b);
-        } else {
-            self.line_truncated = true;
-        }
-        Ok(())
-    }
-
-    fn end_of_line(&mut self) -> Result<(), &'static str> {
-        let truncated = std::mem::replace(&mut self.line_truncated, false);
+    fn end_of_line(&mut self, line: &[u8], truncated: bool) -> Result<(), &'static str> {
         if self.state == State::Trailers {
-            if self.line.is_empty() {
+            if line.is_empty() {
                 self.state = State::Head;
             }
-            self.line.clear();
             return Ok(());
         }
-        if self.line.is_empty() {
+        if line.is_empty() {
             if !self.seen_request_line {
                 // Empty lines before a request line are allowed (RFC 9112 §2.2).
                 return Ok(());
@@ -357,20 +410,15 @@ impl Framing {
         }
         if !self.seen_request_line {
             self.seen_request_line = true;
-            if self.line == b"PRI * HTTP/2.0" {
+            if line == b"PRI * HTTP/2.0" {
                 // The preface continues with "\r\nSM\r\n\r\n", then frames.
                 self.state = State::H2Preface(8);
-            } else if self.line.starts_with(b"CONNECT ") {
+            } else if line.starts_with(b"CONNECT ") {
                 self.state = State::Passthrough;
             }
-            self.line.clear();
             return Ok(());
         }
-        let line = std::mem::take(&mut self.line);
-        let result = self.header_line(&line, truncated);
-        self.line = line;
-        self.line.clear();
-        result
+        self.header_line(line, truncated)
     }
 
     fn header_line(&mut self, line: &[u8], truncated: bool) -> Result<(), &'static str> {
