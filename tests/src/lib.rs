@@ -3,7 +3,12 @@
 
 pub mod backend;
 pub mod client;
+pub mod plugins;
+pub mod echo;
+pub mod grpc;
 pub mod raw;
+pub mod redis;
+pub mod tls;
 pub mod zookeeper;
 
 use std::path::Path;

@@ -32,6 +32,7 @@
 //! dropped, on error paths too; the temp dir is removed the same way.
 
 mod binary;
+mod h2load;
 mod host;
 mod options;
 mod process;
@@ -48,6 +49,7 @@ use options::{Options, Parsed};
 use process::{free_port, Proc, TempDir};
 use report::RowResult;
 use scenarios::{Env, Running, Scenario};
+use h2load::H2loadRun;
 use wrk::WrkRun;
 
 /// A started row and its results so far.
@@ -67,6 +69,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let selected = scenarios::select(&opts.only)?;
     let tools = host::find_tools()?;
+    if selected.iter().any(|s| s.load == scenarios::Load::H2load) && tools.h2load.is_none() {
+        return Err("h2load is needed for the h2 rows: apt-get install nghttp2-client (or leave them out with --only)".into());
+    }
     // Before our own build, so the load average shows what else is running.
     let machine = host::describe_machine();
     let wasmgate = wasmgate_binary(&opts, &selected)?;
@@ -80,6 +85,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         pinning: &pinning,
         nginx: &tools.nginx,
         wasmgate: &wasmgate,
+        h2load: tools.h2load.as_deref(),
         upstream: upstream_addr,
     };
     let mut upstream = scenarios::start_upstream(&env)?;
@@ -98,7 +104,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 fn wasmgate_binary(opts: &Options, selected: &[&Scenario]) -> Result<PathBuf, String> {
     match &opts.wasmgate_bin {
         Some(path) => binary::given(path),
-        None if selected.iter().any(|s| s.name == "wasmgate") => binary::build_release(),
+        None if selected.iter().any(|s| s.name.starts_with("wasmgate")) => binary::build_release(),
         None => Ok(PathBuf::new()),
     }
 }
@@ -108,7 +114,8 @@ fn start_rows(env: &Env, selected: &[&'static Scenario]) -> Result<Vec<Row>, Str
     for &scenario in selected {
         eprintln!("bench: starting {} ({})", scenario.name, scenario.about);
         let running = (scenario.start)(env)?;
-        let result = RowResult { name: scenario.name, samples: Vec::new() };
+        let h2load = scenario.load == scenarios::Load::H2load;
+        let result = RowResult { name: scenario.name, vs: scenario.vs, h2load, samples: Vec::new() };
         rows.push(Row { scenario, running, result });
     }
     Ok(rows)
@@ -123,26 +130,40 @@ fn measure_all(
     rows: &mut [Row],
 ) -> Result<(), String> {
     let wrk = WrkRun { wrk: &tools.wrk, pinning, connections: opts.connections };
+    // h2load: a quarter of the connections, 10 streams each.
+    let h2load = tools.h2load.as_deref().map(|h2load| H2loadRun {
+        h2load,
+        pinning,
+        connections: (opts.connections / 4).max(1),
+        streams: 10,
+    });
     for repeat in 1..=opts.repeats {
         for row in rows.iter_mut() {
-            measure_row(&wrk, opts, row, repeat)?;
+            measure_row(&wrk, h2load.as_ref(), opts, row, repeat)?;
             upstream.check_alive()?;
         }
     }
     Ok(())
 }
 
-fn measure_row(wrk: &WrkRun, opts: &Options, row: &mut Row, repeat: u32) -> Result<(), String> {
+fn measure_row(wrk: &WrkRun, h2load: Option<&H2loadRun>, opts: &Options, row: &mut Row, repeat: u32) -> Result<(), String> {
     let url = &row.running.url;
-    // The only load generator so far; an h2load row would match on this.
-    let scenarios::Load::Wrk = row.scenario.load;
-    wrk.warm(url, opts.warmup)?;
-    let sample = wrk.measure(url, opts.duration)?;
+    let sample = match row.scenario.load {
+        scenarios::Load::Wrk => {
+            wrk.warm(url, opts.warmup)?;
+            wrk.measure(url, opts.duration)?
+        }
+        scenarios::Load::H2load => {
+            let h2load = h2load.ok_or("h2load not found: apt-get install nghttp2-client")?;
+            h2load.warm(url, opts.warmup)?;
+            h2load.measure(url, opts.duration)?
+        }
+    };
     if let Some(process) = row.running.process.as_mut() {
         process.check_alive()?;
     }
     eprintln!(
-        "bench: [{repeat}/{}] {:<9} {:>9} req/s  p50 {:>9}  p99 {:>9}  errors {}",
+        "bench: [{repeat}/{}] {:<12} {:>9} req/s  p50 {:>9}  p99 {:>9}  errors {}",
         opts.repeats,
         row.scenario.name,
         report::rate(sample.requests_per_sec),
@@ -200,9 +221,14 @@ fn print_report(
         opts.warmup.as_secs(),
         opts.repeats
     );
+    println!(
+        "- h2 rows: h2load -t1 -c{} -m10 -D{}s over TLS (ALPN h2), same warm-up and repeats",
+        (opts.connections / 4).max(1),
+        opts.duration.as_secs()
+    );
     println!("- upstream and reference proxy: {}", host::nginx_version(&tools.nginx));
     println!();
-    print!("{}", report::summary_table(results, scenarios::REFERENCE));
+    print!("{}", report::summary_table(results));
     if let Some(share) = report::share_of_direct(results) {
         println!();
         println!("{share}");

@@ -6,6 +6,8 @@ use crate::prerequisites::{self, Program};
 const NEEDED: &[Program] = &[
     // tests/src/zookeeper.rs starts a real ZooKeeper server from this jar.
     Program { path: "/usr/share/java/zookeeper.jar", package: "zookeeper" },
+    // tests/src/redis.rs starts a real Redis; tests/tests/tcp.rs also runs redis-benchmark (same package).
+    Program { path: "/usr/bin/redis-server", package: "redis-server" },
 ];
 
 pub fn run(extra: &[String]) -> Result<(), String> {

@@ -52,28 +52,46 @@ enum Command {
 
 pub fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Check { config } => match Config::load(&config) {
-            Ok(c) => {
-                println!(
-                    "{}: ok ({} listeners, {} routes, {} upstreams)",
-                    config.display(),
-                    c.listeners.len(),
-                    c.routes.len(),
-                    c.upstreams.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Check { config } => check(&config),
         Command::Run { config } => run(config),
         Command::Register { zookeeper, path, address, weight, session_timeout } => {
             let registration = crate::register::Registration { hosts: zookeeper, path, address, weight, session_timeout };
             register(registration)
         }
     }
+}
+
+/// Validates the config and, when it names plugins, loads every plugin and
+/// initialises it with each route's config, exactly as `run` would.
+fn check(path: &std::path::Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut plugins = match config.plugins.as_ref().map(crate::plugins::Plugins::load).transpose() {
+        Ok(plugins) => plugins,
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = crate::state::State::build(&config, plugins.as_mut(), None) {
+        eprintln!("error: {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    let loaded = plugins.as_ref().map(|p| p.versions().join(", ")).unwrap_or_default();
+    println!(
+        "{}: ok ({} listeners, {} routes, {} upstreams{})",
+        path.display(),
+        config.listeners.len(),
+        config.routes.len(),
+        config.upstreams.len(),
+        if loaded.is_empty() { String::new() } else { format!("; plugins: {loaded}") }
+    );
+    ExitCode::SUCCESS
 }
 
 fn run(path: PathBuf) -> ExitCode {

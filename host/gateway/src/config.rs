@@ -4,6 +4,8 @@
 
 mod discovery;
 mod error;
+mod plugins;
+mod protocols;
 mod raw;
 mod resilience;
 mod validate;
@@ -16,6 +18,8 @@ use std::time::Duration;
 
 pub use discovery::{DiscoveryConfig, OnEmpty, ZooKeeperConfig};
 pub use error::ConfigError;
+pub use plugins::{PluginOnError, PluginRef, PluginsConfig};
+pub use protocols::{ListenerProtocol, ProxyProtocol, ServerTls, TcpProxy, UpstreamProtocol, UpstreamTls};
 pub use resilience::{BreakerConfig, FallbackConfig, HealthCheckConfig, HealthCheckKind};
 
 /// A whole, validated gateway configuration.
@@ -28,6 +32,10 @@ pub struct Config {
     pub log: LogConfig,
     /// The status listener (`GET /status/upstreams`), when configured.
     pub admin: Option<AdminConfig>,
+    /// The plugin runtime, when any route runs plugins.
+    pub plugins: Option<PluginsConfig>,
+    /// The file this config was read from (watched for reloads).
+    pub source: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,12 +81,6 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerProtocol {
-    /// HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same port.
-    Http,
-}
-
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub name: String,
@@ -92,6 +94,8 @@ pub struct RouteConfig {
     pub upstream: usize,
     /// Served instead of `503` when the upstream has no target to offer.
     pub fallback: Option<std::sync::Arc<FallbackConfig>>,
+    /// Wasm middleware run for this route, in order.
+    pub plugins: Vec<PluginRef>,
 }
 
 /// `api.example.com` (exact, case-insensitive) or `*.example.com` (any subdomain).
@@ -133,6 +137,10 @@ pub struct UpstreamConfig {
     pub circuit_breaker: Option<BreakerConfig>,
     /// Requests waiting on this upstream at once; more get `503` (or the fallback).
     pub max_concurrent_requests: Option<usize>,
+    /// HTTP/1.1, h2c or h2 towards the targets.
+    pub protocol: UpstreamProtocol,
+    /// TLS towards the targets (always set for `h2`).
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +212,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(path, "", format!("cannot read file: {e}")))?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Parses config text; `path` is only used in error messages.
@@ -212,7 +222,8 @@ impl Config {
         let de = toml::Deserializer::new(text);
         let raw: raw::RawConfig = serde_path_to_error::deserialize(de)
             .map_err(|e| ConfigError::from_parse(path, text, e))?;
-        validate::validate(raw).map_err(|(key, reason)| ConfigError::new(path, &key, reason))
+        let base = path.parent().unwrap_or(Path::new("."));
+        validate::validate(raw, base).map_err(|(key, reason)| ConfigError::new(path, &key, reason))
     }
 
     pub fn listener(&self, name: &str) -> Option<usize> {

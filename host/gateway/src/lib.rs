@@ -16,11 +16,15 @@ pub mod control;
 pub mod discovery;
 pub mod health;
 pub mod logging;
+pub mod plugins;
+pub mod pipe;
 pub mod proxy;
 pub mod register;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 
 pub use config::Config;

@@ -3,8 +3,12 @@
 mod body;
 mod degrade;
 mod error;
+pub mod grpc;
+mod middleware;
 pub mod headers;
 mod pool;
+mod pool_h2;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +26,7 @@ use crate::balance::PickContext;
 use crate::config::HostHeader;
 use crate::router;
 use crate::state::State;
-use crate::upstream::Upstream;
+use crate::upstream::{Target, Upstream};
 
 /// Who is on the other end of a downstream connection (made once per connection).
 #[derive(Clone, Debug)]
@@ -36,14 +40,17 @@ pub struct Peer {
     pub scheme: &'static str,
     /// The listener's request body limit.
     pub max_body_bytes: u64,
+    /// The listener's idle timeout, also for upgraded (WebSocket) connections.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Serves one request; never fails: errors become responses.
 pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let grpc = grpc::is_grpc(req.headers());
     if !state.access_log {
         return match forward(&state, &peer, req).await {
             Ok((response, _)) => response,
-            Err(e) => error_response(e),
+            Err(e) => error_response(e, grpc),
         };
     }
     let started = Instant::now();
@@ -51,7 +58,7 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
     let uri = req.uri().clone();
     let (response, target) = match forward(&state, &peer, req).await {
         Ok((response, target)) => (response, Some(target)),
-        Err(e) => (error_response(e), None),
+        Err(e) => (error_response(e, grpc), None),
     };
     tracing::info!(
         target: "access",
@@ -108,11 +115,15 @@ fn body_error(e: BodyError) -> ProxyError {
     }
 }
 
-fn error_response(e: ProxyError) -> Response<ResponseBody> {
+/// The gateway's answer for `e`; a gRPC call gets it the gRPC way (`grpc.rs`).
+fn error_response(e: ProxyError, grpc: bool) -> Response<ResponseBody> {
     if e.is_upstream() {
         tracing::warn!(error = %e, "upstream request failed");
     } else {
         tracing::debug!(error = %e, "request refused");
+    }
+    if grpc && !matches!(e, ProxyError::Unavailable { .. }) {
+        return grpc::error_response(&e);
     }
     e.into_response()
 }
@@ -130,6 +141,8 @@ async fn forward(
     let router = state.router(peer.listener);
     let route = router.find(host, parts.uri.path()).ok_or(ProxyError::NoRoute)?;
     let upstream: &Upstream = &route.upstream;
+    // Plugins see the request as the client sent it and may change it (or answer).
+    let phase = middleware::request(route, state, peer, &mut parts)?;
 
     let original = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.uri = if route.strip_prefix {
@@ -142,8 +155,15 @@ async fn forward(
     } else {
         Uri::from(original.clone())
     };
+    let upgrade = upgrade::requested(parts.version, &parts.headers);
     parts.version = Version::HTTP_11;
     headers::remove_hop_by_hop(&mut parts.headers);
+    // An upgrade (WebSocket) takes this same path; only what follows a 101 differs.
+    let mut client_upgrade = None;
+    if let Some(value) = upgrade {
+        upgrade::restore(&mut parts.headers, value);
+        client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    }
     headers::add_forwarded(&mut parts.headers, &peer.ip_value, peer.scheme, host_value.clone());
     if let (HostHeader::Pass, Some(host)) = (&upstream.config.host_header, &host_value) {
         if !parts.headers.contains_key(header::HOST) {
@@ -172,10 +192,20 @@ async fn forward(
                 req.headers_mut().insert(header::HOST, value.clone());
             }
         }
-        let outcome = send(upstream, target.address, req).await;
+        let outcome = match upstream.config.protocol.is_h2() {
+            false => send(upstream, target, req).await,
+            true => pool_h2::send(upstream, target, req).await,
+        };
         target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
         match outcome {
-            Ok(response) => return Ok((response, target.address)),
+            Ok(response) => {
+                let response = middleware::response(&route.chain, phase, response).await;
+                let response = match client_upgrade.take() {
+                    Some(client) => upgrade::relay(response, client, peer.idle_timeout),
+                    None => response,
+                };
+                return Ok((response, target.address));
+            }
             Err(Failed::Connect(reason, back)) => {
                 tried.push(index);
                 if tried.len() > upstream.config.retries as usize {
@@ -207,13 +237,15 @@ enum Failed {
 /// Sends `req` to `target` over a pooled or new connection and waits for the
 /// response head. A pooled connection that turns out dead before the request was
 /// written is dropped and the request tried on the next one.
-async fn send(upstream: &Upstream, target: SocketAddr, mut req: Request<RequestBody>) -> Result<Response<ResponseBody>, Failed> {
+async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody>) -> Result<Response<ResponseBody>, Failed> {
     let timeouts = upstream.config.timeouts;
+    let tls = upstream.config.tls.as_ref().map(|tls| (tls, target.authority.to_str().unwrap_or_default()));
+    let target = target.address;
     let fault = req.body().fault_probe();
     loop {
         let (mut sender, reused) = match pool::take(target, timeouts.idle) {
             Some(sender) => (sender, true),
-            None => match pool::connect(target, timeouts.connect).await {
+            None => match pool::connect(target, timeouts.connect, tls).await {
                 Ok(sender) => (sender, false),
                 Err(e) => return Err(Failed::Connect(e, Box::new(req))),
             },
@@ -255,6 +287,9 @@ async fn send(upstream: &Upstream, target: SocketAddr, mut req: Request<RequestB
                 }))
             }
         };
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(upgrade::switching(response, sender));
+        }
         let (mut parts, body) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
         let release = pool::Release { target, sender, keepalive: upstream.config.keepalive };

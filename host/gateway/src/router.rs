@@ -7,6 +7,8 @@ mod tests;
 
 use std::sync::Arc;
 
+use wasmgate_plugin::Chain;
+
 use crate::config::{FallbackConfig, HostPattern, RouteConfig};
 use crate::upstream::Upstream;
 
@@ -18,6 +20,8 @@ pub struct Route {
     pub upstream: Arc<Upstream>,
     /// Answered instead of `503` when the upstream has no target to offer.
     pub fallback: Option<Arc<FallbackConfig>>,
+    /// The route's Wasm middleware, in order (empty: none).
+    pub chain: Chain,
 }
 
 /// The routes of one listener, most specific first.
@@ -73,7 +77,7 @@ pub fn strip(prefix: &str, path: &str) -> String {
     }
 }
 
-pub fn route_from_config(config: &RouteConfig, upstream: Arc<Upstream>) -> Route {
+pub fn route_from_config(config: &RouteConfig, upstream: Arc<Upstream>, chain: Chain) -> Route {
     Route {
         name: config.name.as_str().into(),
         host: config.host.clone(),
@@ -81,5 +85,6 @@ pub fn route_from_config(config: &RouteConfig, upstream: Arc<Upstream>) -> Route
         strip_prefix: config.strip_prefix,
         upstream,
         fallback: config.fallback.clone(),
+        chain,
     }
 }

@@ -4,7 +4,9 @@
 
 mod bind;
 mod connection;
-mod strict_http1;
+pub mod strict_http1;
+mod tcp;
+mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,9 +26,13 @@ use strict_http1::StrictHttp1;
 
 use crate::config::{Config, Limits};
 use crate::proxy::{self, Peer};
+use crate::plugins::Plugins;
+use crate::reload::{ReloadError, Reloader};
 use crate::state::State;
+use wasmgate_plugin::watch::Watcher;
 
 pub use bind::BindError;
+pub use connection::now_ms;
 
 /// A running gateway. Dropping it starts a graceful shutdown without waiting.
 pub struct Gateway {
@@ -38,6 +44,10 @@ pub struct Gateway {
     workers: Vec<JoinHandle<()>>,
     /// Discovery, health checks and the admin listener, on their own thread.
     control: crate::control::Control,
+    /// Builds and swaps in new states (config or plugin changes).
+    reloader: Arc<Reloader>,
+    /// Reports config and plugin file changes to the reloader; stops when dropped.
+    _watcher: Option<Watcher>,
 }
 
 impl Gateway {
@@ -46,7 +56,13 @@ impl Gateway {
         let workers = config.runtime.workers;
         let bound = bind::bind_all(&config.listeners, workers)?;
         let listeners = config.listeners.iter().zip(&bound).map(|(l, b)| (l.name.clone(), b.address)).collect();
-        let state = Arc::new(ArcSwap::from_pointee(State::new(config)));
+        let mut plugins = config.plugins.as_ref().map(Plugins::load).transpose()?;
+        let state = Arc::new(ArcSwap::from_pointee(State::build(config, plugins.as_mut(), None)?));
+        if let Some(plugins) = &plugins {
+            tracing::info!(plugins = ?plugins.versions(), "plugins loaded");
+        }
+        let reloader = Reloader::new(state.clone(), config.clone(), plugins);
+        let watcher = reloader.watch();
         let (shutdown, _) = watch::channel(false);
         let control = crate::control::Control::start(config, &state, shutdown.subscribe())?;
         let drain = config.runtime.drain_timeout;
@@ -75,7 +91,7 @@ impl Gateway {
                 .map_err(|e| BindError::Worker(e.to_string()))?;
             handles.push(handle);
         }
-        Ok(Gateway { listeners, state, shutdown, open_listeners, workers: handles, control })
+        Ok(Gateway { listeners, state, shutdown, open_listeners, workers: handles, control, reloader, _watcher: watcher })
     }
 
     /// The address of the admin listener (`[admin]`), when configured.
@@ -91,6 +107,12 @@ impl Gateway {
     /// The live state; storing a new one reconfigures routes and upstreams.
     pub fn state(&self) -> &Arc<ArcSwap<State>> {
         &self.state
+    }
+
+    /// Applies a new config now (or the config file read again, with `None`),
+    /// with the plugins as they are in the folder. On error nothing changes.
+    pub fn reload(&self, config: Option<Config>) -> Result<(), ReloadError> {
+        self.reloader.reload(config)
     }
 
     /// Stops accepting and lets in-flight requests finish (up to the drain timeout).
@@ -180,6 +202,7 @@ async fn accept_loop(
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(256)
         .max_send_buf_size(256 * 1024);
+    let builder = Arc::new(builder);
     // Connections of this accept loop still running, for the drain at shutdown.
     let live = watch::Sender::new(0usize);
 
@@ -208,12 +231,26 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
+        let current = state.load_full();
+        if current.tcp(listener.index).is_some() {
+            let (live, index) = (live.clone(), listener.index);
+            live.send_modify(|n| *n += 1);
+            tokio::spawn(async move {
+                tcp::serve(stream, addr, current, index, limits).await;
+                live.send_modify(|n| *n -= 1);
+                drop(permit);
+            });
+            continue;
+        }
+        let tls_config = current.tls(listener.index).cloned();
+        drop(current);
         let peer = Arc::new(Peer {
             addr,
             ip_value: proxy::headers::ip_value(addr.ip()),
             listener: listener.index,
-            scheme: "http",
+            scheme: if tls_config.is_some() { "https" } else { "http" },
             max_body_bytes: limits.max_body_bytes,
+            idle_timeout: limits.idle_timeout,
         });
         let activity = Activity::new();
         let service = {
@@ -228,13 +265,19 @@ async fn accept_loop(
                 }
             })
         };
-        let io = TokioIo::new(StrictHttp1::new(stream, activity.clone()));
-        let connection = builder.serve_connection_with_upgrades(io, service).into_owned();
-        let (shutdown, live) = (shutdown.clone(), live.clone());
+        let (shutdown, live, builder) = (shutdown.clone(), live.clone(), builder.clone());
         live.send_modify(|n| *n += 1);
         tokio::spawn(async move {
-            if let Some(Err(e)) = connection::serve(connection, activity, limits, shutdown).await {
-                tracing::debug!(client = %addr, error = %e, "connection ended with an error");
+            let io = match tls_config {
+                None => Some(crate::tls::MaybeTls::Plain(stream)),
+                Some(config) => tls::handshake(config, stream, addr, limits.header_timeout).await,
+            };
+            if let Some(io) = io {
+                let io = TokioIo::new(StrictHttp1::new(io, activity.clone()));
+                let connection = builder.serve_connection_with_upgrades(io, service);
+                if let Some(Err(e)) = connection::serve(connection, activity, limits, shutdown).await {
+                    tracing::debug!(client = %addr, error = %e, "connection ended with an error");
+                }
             }
             live.send_modify(|n| *n -= 1);
             drop(permit);

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ListenerProtocol, TcpProxy};
+use wasmgate_plugin::Chain;
+
+use crate::plugins::{Plugins, PluginsError};
 use crate::router::{route_from_config, Router};
 use crate::upstream::Upstream;
 
@@ -14,25 +17,56 @@ pub struct State {
     pub upstreams: Vec<Arc<Upstream>>,
     /// Whether each request writes an access log line.
     pub access_log: bool,
+    /// What each listener speaks, in config order; TLS certificates live here so
+    /// that a new state (a reload) brings new ones to the next handshake.
+    protocols: Vec<ListenerProtocol>,
+    /// Listener names in config order.
+    listener_names: Vec<Arc<str>>,
 }
 
 impl State {
-    pub fn new(config: &Config) -> State {
-        let upstreams: Vec<Arc<Upstream>> =
-            config.upstreams.iter().map(|u| Arc::new(Upstream::new(u.clone()))).collect();
-        let routers = (0..config.listeners.len())
-            .map(|listener| {
-                Router::new(
-                    config
-                        .routes
-                        .iter()
-                        .filter(|r| r.listener == listener)
-                        .map(|r| route_from_config(r, upstreams[r.upstream].clone()))
-                        .collect(),
-                )
+    /// Builds the state for `config`. Plugin chains come from `plugins` (which a
+    /// config with plugin routes must have). Upstreams of `previous` whose config
+    /// is unchanged are carried over, with their discovered targets, health and
+    /// breakers; a changed upstream starts afresh.
+    pub fn build(config: &Config, mut plugins: Option<&mut Plugins>, previous: Option<&State>) -> Result<State, PluginsError> {
+        let upstreams: Vec<Arc<Upstream>> = config
+            .upstreams
+            .iter()
+            .map(|u| {
+                previous
+                    .and_then(|p| p.upstream(&u.name))
+                    .filter(|old| format!("{:?}", old.config) == format!("{u:?}"))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Upstream::new(u.clone())))
             })
             .collect();
-        State { routers, upstreams, access_log: config.log.access }
+        let mut routers = Vec::with_capacity(config.listeners.len());
+        for listener in 0..config.listeners.len() {
+            let mut routes = Vec::new();
+            for r in config.routes.iter().filter(|r| r.listener == listener) {
+                let chain = match (&mut plugins, r.plugins.is_empty()) {
+                    (_, true) => Chain::default(),
+                    (Some(plugins), false) => plugins.chain(r)?,
+                    (None, false) => {
+                        return Err(PluginsError::Configure {
+                            route: r.name.clone(),
+                            reason: "the route has plugins but no [plugins] runtime was started".into(),
+                        })
+                    }
+                };
+                routes.push(route_from_config(r, upstreams[r.upstream].clone(), chain));
+            }
+            routers.push(Router::new(routes));
+        }
+        let protocols = config.listeners.iter().map(|l| l.protocol.clone()).collect();
+        let listener_names = config.listeners.iter().map(|l| Arc::from(l.name.as_str())).collect();
+        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names })
+    }
+
+    /// A listener's name, for plugins' request context.
+    pub fn listener_name(&self, listener: usize) -> Arc<str> {
+        self.listener_names.get(listener).cloned().unwrap_or_else(|| Arc::from(""))
     }
 
     pub fn router(&self, listener: usize) -> &Router {
@@ -42,5 +76,21 @@ impl State {
 
     pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
         self.upstreams.iter().find(|u| u.name() == name)
+    }
+
+    /// A `tcp` listener's upstream and settings.
+    pub fn tcp(&self, listener: usize) -> Option<(&Arc<Upstream>, &TcpProxy)> {
+        match self.protocols.get(listener)? {
+            ListenerProtocol::Tcp(tcp) => Some((self.upstreams.get(tcp.upstream)?, tcp)),
+            _ => None,
+        }
+    }
+
+    /// An `https` listener's TLS settings.
+    pub fn tls(&self, listener: usize) -> Option<&Arc<rustls::ServerConfig>> {
+        match self.protocols.get(listener)? {
+            ListenerProtocol::Https(tls) => Some(&tls.config),
+            _ => None,
+        }
     }
 }

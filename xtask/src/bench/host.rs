@@ -7,6 +7,8 @@ use std::process::Command;
 pub struct Tools {
     pub nginx: PathBuf,
     pub wrk: PathBuf,
+    /// Only the HTTP/2 rows need it (Debian: nghttp2-client).
+    pub h2load: Option<PathBuf>,
     /// `None` when there is nothing to pin (one CPU).
     pub taskset: Option<PathBuf>,
 }
@@ -111,7 +113,9 @@ pub fn find_tools() -> Result<Tools, String> {
         missing.push("taskset (Debian package `util-linux`)");
     }
     match (nginx, wrk) {
-        (Some(nginx), Some(wrk)) if missing.is_empty() => Ok(Tools { nginx, wrk, taskset }),
+        (Some(nginx), Some(wrk)) if missing.is_empty() => {
+            Ok(Tools { nginx, wrk, h2load: find_program("h2load", &[]), taskset })
+        }
         _ => Err(format!(
             "missing tools: {}\n       install with: apt-get install nginx wrk util-linux",
             missing.join(", ")

@@ -5,12 +5,18 @@ use super::wrk::{Errors, Sample};
 /// All samples of one row, in repeat order.
 pub struct RowResult {
     pub name: &'static str,
+    /// The row the ratio columns compare this one against.
+    pub vs: Option<&'static str>,
+    /// h2load rows: p50 holds the mean, p99 the maximum (h2load has no percentiles).
+    pub h2load: bool,
     pub samples: Vec<Sample>,
 }
 
 /// A row's medians (each column's median on its own) and summed errors.
 pub struct Summary {
     pub name: &'static str,
+    pub vs: Option<&'static str>,
+    pub h2load: bool,
     pub rps: f64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -24,6 +30,8 @@ impl RowResult {
         self.samples.iter().for_each(|s| errors.add(&s.errors));
         Some(Summary {
             name: self.name,
+            vs: self.vs,
+            h2load: self.h2load,
             rps: pick(|s| s.requests_per_sec)?,
             p50_us: pick(|s| s.p50_us)?,
             p99_us: pick(|s| s.p99_us)?,
@@ -43,27 +51,31 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
     }
 }
 
-/// The main table: medians, ratios against the reference row, errors.
-pub fn summary_table(rows: &[RowResult], reference: &str) -> String {
+/// The main table: medians, each row's ratios against the row it is compared
+/// with (its `vs`), errors. h2load rows show mean and maximum latency, marked `*`.
+pub fn summary_table(rows: &[RowResult]) -> String {
     let summaries: Vec<Summary> = rows.iter().filter_map(RowResult::summary).collect();
-    let base = summaries.iter().find(|s| s.name == reference);
-    let mut out = format!(
-        "| row | req/s | p50 | p99 | vs {reference} (req/s) | vs {reference} (p99) | errors |\n\
-         |---|---:|---:|---:|---:|---:|---|\n"
+    let mut out = String::from(
+        "| row | req/s | p50 | p99 | vs | vs (req/s) | vs (p99) | errors |\n|---|---:|---:|---:|---|---:|---:|---|\n",
     );
     for s in &summaries {
-        let (vs_rps, vs_p99) = match base {
-            Some(b) => (ratio(s.rps, b.rps), ratio(s.p99_us, b.p99_us)),
-            None => ("–".to_owned(), "–".to_owned()),
+        let base = s.vs.and_then(|vs| summaries.iter().find(|b| b.name == vs));
+        let (vs, vs_rps, vs_p99) = match base {
+            Some(b) => (b.name, ratio(s.rps, b.rps), ratio(s.p99_us, b.p99_us)),
+            None => ("–", "–".to_owned(), "–".to_owned()),
         };
+        let mark = if s.h2load { "*" } else { "" };
         out += &format!(
-            "| {} | {} | {} | {} | {vs_rps} | {vs_p99} | {} |\n",
+            "| {} | {} | {}{mark} | {}{mark} | {vs} | {vs_rps} | {vs_p99} | {} |\n",
             s.name,
             rate(s.rps),
             latency(s.p50_us),
             latency(s.p99_us),
             s.errors.describe()
         );
+    }
+    if summaries.iter().any(|s| s.h2load) {
+        out += "\n\\* h2load reports no percentiles: mean in the p50 column, maximum in the p99 column.\n";
     }
     out
 }
@@ -160,10 +172,11 @@ mod tests {
     #[test]
     fn table_ratios() {
         let rows = [
-            RowResult { name: "nginx", samples: vec![sample(100.0, 1000.0)] },
-            RowResult { name: "wasmgate", samples: vec![sample(80.0, 1500.0)] },
+            RowResult { name: "nginx", vs: None, h2load: false, samples: vec![sample(100.0, 1000.0)] },
+            RowResult { name: "wasmgate", vs: Some("nginx"), h2load: false, samples: vec![sample(80.0, 1500.0)] },
         ];
-        let table = summary_table(&rows, "nginx");
-        assert!(table.contains("| wasmgate | 80 | 100 µs | 1.50 ms | 0.80× | 1.50× | 0 |"), "{table}");
+        let table = summary_table(&rows);
+        assert!(table.contains("| wasmgate | 80 | 100 µs | 1.50 ms | nginx | 0.80× | 1.50× | 0 |"), "{table}");
+        assert!(table.contains("| nginx | 100 | 100 µs | 1.00 ms | – | – | – | 0 |"), "{table}");
     }
 }

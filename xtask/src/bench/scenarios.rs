@@ -1,6 +1,8 @@
-//! The rows of the table: what runs in front of the upstream, and where wrk
-//! points. To add a row (wasmgate with plugins, a TCP stream proxy, h2 via
-//! h2load...), write a `start_*` function and add an entry to `SCENARIOS`.
+//! The rows of the table: what runs in front of the upstream, and where the load
+//! generator points. To add a row, write a `start_*` function and add an entry to
+//! `SCENARIOS`. TCP and HTTP/2 rows live in `scenarios/protocols.rs`.
+
+mod protocols;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,15 +23,19 @@ pub struct Env<'a> {
     pub pinning: &'a Pinning,
     pub nginx: &'a Path,
     pub wasmgate: &'a Path,
+    /// For the HTTP/2 rows (Debian: nghttp2-client).
+    pub h2load: Option<&'a Path>,
     /// Where the shared upstream listens.
     pub upstream: SocketAddr,
 }
 
-/// Which load generator drives a row. Only wrk for now; an h2 row would add
-/// an `H2load` variant and its runner.
+/// Which load generator drives a row.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Load {
+    /// HTTP/1.1, keep-alive connections.
     Wrk,
+    /// HTTP/2 over TLS, several streams per connection.
+    H2load,
 }
 
 /// A started row: the URL to load, and the process (if any) to keep alive.
@@ -45,6 +51,8 @@ pub struct Scenario {
     pub name: &'static str,
     pub about: &'static str,
     pub load: Load,
+    /// The row this one's ratio columns compare against.
+    pub vs: Option<&'static str>,
     pub start: fn(&Env) -> Result<Running, String>,
 }
 
@@ -54,19 +62,50 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "direct",
         about: "wrk -> upstream nginx (the ceiling)",
         load: Load::Wrk,
+        vs: Some(REFERENCE),
         start: start_direct,
     },
     Scenario {
         name: "nginx",
         about: "wrk -> nginx reverse proxy (keepalive 64) -> upstream",
         load: Load::Wrk,
+        vs: Some(REFERENCE),
         start: start_nginx_proxy,
     },
     Scenario {
         name: "wasmgate",
         about: "wrk -> wasmgate (1 worker, no plugins) -> upstream",
         load: Load::Wrk,
+        vs: Some(REFERENCE),
         start: start_wasmgate,
+    },
+    Scenario {
+        name: "nginx-stream",
+        about: "wrk -> nginx stream (TCP pipe) -> upstream",
+        load: Load::Wrk,
+        vs: None,
+        start: protocols::start_nginx_stream,
+    },
+    Scenario {
+        name: "wasmgate-tcp",
+        about: "wrk -> wasmgate tcp listener (1 worker) -> upstream",
+        load: Load::Wrk,
+        vs: Some("nginx-stream"),
+        start: protocols::start_wasmgate_tcp,
+    },
+    Scenario {
+        name: "nginx-h2",
+        about: "h2load (TLS, h2) -> nginx ssl http2 -> upstream (HTTP/1.1 keepalive)",
+        load: Load::H2load,
+        vs: None,
+        start: protocols::start_nginx_h2,
+    },
+    Scenario {
+        name: "wasmgate-h2",
+        about: "h2load (TLS, h2) -> wasmgate https listener (1 worker) -> upstream (HTTP/1.1)",
+        load: Load::H2load,
+        vs: Some("nginx-h2"),
+        start: protocols::start_wasmgate_h2,
     },
 ];
 

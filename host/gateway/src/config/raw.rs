@@ -6,9 +6,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod discovery;
+pub mod plugins;
+mod protocols;
 mod resilience;
 
 pub use discovery::RawDiscovery;
+pub use protocols::{RawCertificate, RawUpstreamTls};
 pub use resilience::{RawAdmin, RawBreaker, RawFallback, RawHealthCheck};
 
 #[derive(Debug, Deserialize)]
@@ -25,6 +28,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: RawLog,
     pub admin: Option<RawAdmin>,
+    pub plugins: Option<plugins::RawPlugins>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +40,13 @@ pub struct RawListener {
     pub protocol: String,
     #[serde(default)]
     pub limits: RawLimits,
+    /// `https` only.
+    #[serde(default)]
+    pub certificates: Vec<RawCertificate>,
+    /// `tcp` only: where connections go.
+    pub upstream: Option<String>,
+    /// `tcp` only: `v1` or `v2`.
+    pub proxy_protocol: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +77,8 @@ pub struct RawRoute {
     pub strip_prefix: bool,
     pub upstream: String,
     pub fallback: Option<RawFallback>,
+    #[serde(default)]
+    pub plugins: Vec<plugins::RawPluginRef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +101,8 @@ pub struct RawUpstream {
     pub health_check: Option<RawHealthCheck>,
     pub circuit_breaker: Option<RawBreaker>,
     pub max_concurrent_requests: Option<usize>,
+    pub protocol: Option<String>,
+    pub tls: Option<RawUpstreamTls>,
 }
 
 fn default_balance() -> String {

@@ -8,6 +8,8 @@ use super::raw::{RawConfig, RawListener, RawRoute, RawUpstream};
 use super::*;
 
 mod discovery;
+mod plugins;
+mod protocols;
 mod resilience;
 
 type Invalid = (String, String);
@@ -16,19 +18,21 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
     (key.into(), reason.into())
 }
 
-pub fn validate(raw: RawConfig) -> Result<Config, Invalid> {
+pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invalid> {
     if raw.listener.is_empty() {
         return Err(invalid("listener", "at least one [[listener]] is required"));
     }
-    let listeners = listeners(&raw.listener)?;
     let upstreams = raw
         .upstream
         .iter()
         .enumerate()
-        .map(|(i, u)| upstream(i, u))
+        .map(|(i, u)| upstream(i, u, base))
         .collect::<Result<Vec<_>, _>>()?;
     check_unique(upstreams.iter().map(|u| u.name.as_str()), "upstream")?;
-    let routes = routes(&raw.route, &listeners, &upstreams)?;
+    let listeners = listeners(&raw.listener, &upstreams, base)?;
+    let plugins = raw.plugins.as_ref().map(|p| plugins::plugins(p, base)).transpose()?;
+    let routes = routes(&raw.route, &listeners, &upstreams, plugins.is_some())?;
+    protocols::check_routes(&routes, &listeners)?;
 
     let workers = match raw.runtime.workers {
         Some(0) => return Err(invalid("runtime.workers", "must be at least 1")),
@@ -45,7 +49,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Invalid> {
     }
     let log = LogConfig { access: raw.log.access.unwrap_or(true), level };
     let admin = raw.admin.as_ref().map(resilience::admin).transpose()?;
-    Ok(Config { listeners, routes, upstreams, runtime, log, admin })
+    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None })
 }
 
 fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), Invalid> {
@@ -61,7 +65,7 @@ fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result
     Ok(())
 }
 
-fn listeners(raw: &[RawListener]) -> Result<Vec<ListenerConfig>, Invalid> {
+fn listeners(raw: &[RawListener], upstreams: &[UpstreamConfig], base: &std::path::Path) -> Result<Vec<ListenerConfig>, Invalid> {
     check_unique(raw.iter().map(|l| l.name.as_str()), "listener")?;
     let mut addresses = HashSet::new();
     raw.iter()
@@ -74,12 +78,7 @@ fn listeners(raw: &[RawListener]) -> Result<Vec<ListenerConfig>, Invalid> {
             if address.port() != 0 && !addresses.insert(address) {
                 return Err(invalid(key("address"), format!("{address} is used by another listener")));
             }
-            let protocol = match l.protocol.as_str() {
-                "http" => ListenerProtocol::Http,
-                other => {
-                    return Err(invalid(key("protocol"), format!("`{other}` is not one of: http")))
-                }
-            };
+            let protocol = protocols::listener(l, &format!("listener[{i}]"), upstreams, base)?;
             let limits = limits(&l.limits, &key("limits"))?;
             Ok(ListenerConfig { name: l.name.clone(), address, protocol, limits })
         })
@@ -109,8 +108,9 @@ fn limits(raw: &super::raw::RawLimits, key: &str) -> Result<Limits, Invalid> {
     Ok(limits)
 }
 
-fn upstream(i: usize, u: &RawUpstream) -> Result<UpstreamConfig, Invalid> {
+fn upstream(i: usize, u: &RawUpstream, base: &std::path::Path) -> Result<UpstreamConfig, Invalid> {
     let key = |field: &str| format!("upstream[{i}].{field}");
+    let (protocol, tls) = protocols::upstream(u, &format!("upstream[{i}]"), base)?;
     let balance = match u.balance.as_str() {
         "random" => BalanceConfig::Random,
         "round_robin" => BalanceConfig::RoundRobin,
@@ -207,6 +207,8 @@ fn upstream(i: usize, u: &RawUpstream) -> Result<UpstreamConfig, Invalid> {
             Some(0) => return Err(invalid(key("max_concurrent_requests"), "must be at least 1")),
             other => other,
         },
+        protocol,
+        tls,
     })
 }
 
@@ -247,6 +249,7 @@ fn routes(
     raw: &[RawRoute],
     listeners: &[ListenerConfig],
     upstreams: &[UpstreamConfig],
+    have_plugin_runtime: bool,
 ) -> Result<Vec<RouteConfig>, Invalid> {
     let mut seen = HashSet::new();
     raw.iter()
@@ -282,7 +285,8 @@ fn routes(
             }
             let fallback = r.fallback.as_ref().map(|f| resilience::fallback(f, &key("fallback"))).transpose()?;
             let fallback = fallback.map(std::sync::Arc::new);
-            Ok(RouteConfig { name, listener, host, path_prefix, strip_prefix: r.strip_prefix, upstream, fallback })
+            let plugins = plugins::plugin_refs(&r.plugins, &key("plugins"), have_plugin_runtime)?;
+            Ok(RouteConfig { name, listener, host, path_prefix, strip_prefix: r.strip_prefix, upstream, fallback, plugins })
         })
         .collect()
 }

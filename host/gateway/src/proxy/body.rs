@@ -168,11 +168,17 @@ impl Body for RequestBody {
 pub enum ResponseBody {
     Upstream(UpstreamBody),
     Full(Option<Bytes>),
+    /// Bytes already read (for a plugin that then declined them), then the rest.
+    Chained(Option<Bytes>, Box<ResponseBody>),
 }
 
 impl ResponseBody {
     pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
         ResponseBody::Full(Some(bytes.into()))
+    }
+
+    pub fn chained(head: Bytes, rest: ResponseBody) -> ResponseBody {
+        ResponseBody::Chained(Some(head), Box::new(rest))
     }
 }
 
@@ -184,6 +190,10 @@ impl Body for ResponseBody {
         match self.get_mut() {
             ResponseBody::Upstream(body) => Pin::new(body).poll_frame(cx),
             ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Chained(head, rest) => match head.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                None => Pin::new(rest.as_mut()).poll_frame(cx),
+            },
         }
     }
 
@@ -191,6 +201,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Upstream(body) => body.is_end_stream(),
             ResponseBody::Full(bytes) => bytes.is_none(),
+            ResponseBody::Chained(head, rest) => head.is_none() && rest.is_end_stream(),
         }
     }
 
@@ -199,6 +210,7 @@ impl Body for ResponseBody {
             ResponseBody::Upstream(body) => body.size_hint(),
             ResponseBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
+            ResponseBody::Chained(..) => SizeHint::default(),
         }
     }
 }
@@ -214,6 +226,11 @@ pub struct UpstreamBody {
 impl UpstreamBody {
     pub fn new(inner: Incoming, release: Release) -> UpstreamBody {
         UpstreamBody { inner, release: Some(release) }
+    }
+
+    /// A body whose connection is not pooled per request (HTTP/2: it is shared).
+    pub fn unpooled(inner: Incoming) -> UpstreamBody {
+        UpstreamBody { inner, release: None }
     }
 
     fn finish(&mut self) {

@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
-use http::{header, HeaderMap, HeaderValue, Response};
+use http::{HeaderMap, Response};
 
 use super::body::ResponseBody;
+use super::grpc;
 use super::error::ProxyError;
 use crate::config::FallbackConfig;
 use crate::router::Route;
@@ -20,14 +21,9 @@ pub struct Degrade {
     pub grpc: bool,
 }
 
-/// gRPC's status code for "the service is currently unavailable".
-const GRPC_UNAVAILABLE: HeaderValue = HeaderValue::from_static("14");
-
 /// The error for a request that found no target on `route`'s upstream.
 pub fn unavailable(route: &Route, headers: &HeaderMap, reason: &'static str) -> ProxyError {
-    let grpc = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+    let grpc = grpc::is_grpc(headers);
     ProxyError::Unavailable {
         upstream: route.upstream.name().to_owned(),
         reason,
@@ -40,14 +36,7 @@ impl Degrade {
     pub fn response(&self, message: &str) -> Option<Response<ResponseBody>> {
         if self.grpc {
             // Trailers-only: the status travels in the headers of an empty 200.
-            let mut response = Response::new(ResponseBody::Full(None));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-            headers.insert("grpc-status", GRPC_UNAVAILABLE);
-            if let Ok(message) = HeaderValue::from_str(&percent_encode(message)) {
-                headers.insert("grpc-message", message);
-            }
-            return Some(response);
+            return Some(grpc::trailers_only(grpc::code::UNAVAILABLE, message));
         }
         let fallback = self.fallback.as_ref()?;
         let mut response = Response::new(ResponseBody::full(fallback.body.clone()));
@@ -55,17 +44,4 @@ impl Degrade {
         *response.headers_mut() = fallback.headers.clone();
         Some(response)
     }
-}
-
-/// gRPC's `grpc-message` encoding: printable ASCII except `%` as is, the rest `%XX`.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -26,6 +26,28 @@ pub enum ProxyError {
     Timeout { upstream: String, target: SocketAddr, after: Duration },
     #[error("upstream `{upstream}`: {target} failed: {reason}")]
     Upstream { upstream: String, target: SocketAddr, reason: hyper::Error },
+    /// The upstream's body broke while the gateway buffered it for a plugin.
+    #[error("the upstream response body failed")]
+    BadGatewayBody,
+    /// A plugin answered the request itself; not an error, but it ends the
+    /// request the same way: nothing goes upstream.
+    #[error("answered by a plugin with {}", .0.status())]
+    Answered(Answer),
+}
+
+/// A plugin's answer (a response, carried through the error path).
+pub struct Answer(pub Box<Response<ResponseBody>>);
+
+impl Answer {
+    pub fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Answer({})", self.0.status())
+    }
 }
 
 impl ProxyError {
@@ -35,7 +57,10 @@ impl ProxyError {
             ProxyError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect { .. } | ProxyError::Upstream { .. } | ProxyError::BadGatewayBody => {
+                StatusCode::BAD_GATEWAY
+            }
+            ProxyError::Answered(answer) => answer.status(),
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -46,6 +71,14 @@ impl ProxyError {
     }
 
     pub fn into_response(self) -> Response<ResponseBody> {
+        match self {
+            ProxyError::Answered(answer) => *answer.0,
+            other => other.made_response(),
+        }
+    }
+
+    /// A response the gateway makes itself, naming the reason.
+    fn made_response(self) -> Response<ResponseBody> {
         if let ProxyError::Unavailable { degrade, .. } = &self {
             if let Some(response) = degrade.response(&self.to_string()) {
                 return response;

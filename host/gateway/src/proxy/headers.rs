@@ -44,10 +44,18 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     for (name, present) in FIXED.iter().zip(present) {
-        if present {
+        if present && !(*name == header::TE && te_is_trailers(headers)) {
             headers.remove(*name);
         }
     }
+}
+
+/// `TE: trailers` is kept: gRPC servers require it, and it only says the client
+/// takes trailers, which the gateway passes on (any other `TE` is dropped).
+fn te_is_trailers(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::TE).iter();
+    let kept = values.next().is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    kept && values.next().is_none()
 }
 
 /// The client's address as a header value, made once per connection.
@@ -105,6 +113,17 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn te_trailers_is_kept_for_grpc() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, "trailers".parse().unwrap());
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h[header::TE], "trailers");
+        h.insert(header::TE, "gzip, trailers".parse().unwrap());
+        remove_hop_by_hop(&mut h);
+        assert!(!h.contains_key(header::TE));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::RequestBody;
+use crate::config::UpstreamTls;
+use crate::tls::MaybeTls;
 
 /// The largest upstream response head accepted.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -45,19 +47,25 @@ pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Sender> {
     })
 }
 
-/// Opens a new connection (TCP_NODELAY, HTTP/1.1) within `timeout`.
-pub async fn connect(target: SocketAddr, timeout: Duration) -> io::Result<Sender> {
+/// Opens a new connection (TCP_NODELAY, HTTP/1.1, TLS when `tls` says so with the
+/// target's `authority` as the default server name) within `timeout`.
+pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&UpstreamTls, &str)>) -> io::Result<Sender> {
     let handshake = async {
         let stream = TcpStream::connect(target).await?;
         stream.set_nodelay(true)?;
+        let io = match tls {
+            Some((tls, authority)) => crate::tls::connect(stream, tls, authority).await?,
+            None => MaybeTls::Plain(stream),
+        };
         let (sender, connection) = http1::Builder::new()
             // A response head larger than this is refused (502), not buffered.
             .max_header_size(MAX_RESPONSE_HEAD)
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(io))
             .await
             .map_err(io::Error::other)?;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // With upgrades: after a `101` the connection is handed to the relay.
+            if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(%target, error = %e, "upstream connection ended");
             }
         });

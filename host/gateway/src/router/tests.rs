@@ -16,7 +16,7 @@ fn router(routes: &[(&str, Option<&str>, &str)]) -> Router {
     text += "[[upstream]]\nname = \"u\"\ntargets = [{ address = \"127.0.0.1:1\" }]\n";
     let config = Config::parse(&text, Path::new("t.toml")).unwrap();
     let upstream = Arc::new(Upstream::new(config.upstreams[0].clone()));
-    Router::new(config.routes.iter().map(|r| route_from_config(r, upstream.clone())).collect())
+    Router::new(config.routes.iter().map(|r| route_from_config(r, upstream.clone(), Default::default())).collect())
 }
 
 fn found<'a>(r: &'a Router, host: Option<&str>, path: &str) -> Option<&'a str> {

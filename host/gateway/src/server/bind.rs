@@ -10,6 +10,8 @@ pub enum BindError {
     Listen { listener: String, address: SocketAddr, reason: std::io::Error },
     #[error("cannot start a worker thread: {0}")]
     Worker(String),
+    #[error("{0}")]
+    Plugins(#[from] crate::plugins::PluginsError),
 }
 
 pub struct Bound {

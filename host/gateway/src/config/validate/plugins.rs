@@ -1,0 +1,77 @@
+//! `[plugins]` and route plugin lists.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::super::plugins::{PluginOnError, PluginRef, PluginsConfig};
+use super::super::raw::plugins::{RawPluginRef, RawPlugins};
+use super::{invalid, Invalid};
+
+pub fn plugins(raw: &RawPlugins, base: &Path) -> Result<PluginsConfig, Invalid> {
+    let deadline = raw.call_deadline.unwrap_or(Duration::from_millis(20));
+    if deadline.is_zero() || deadline > Duration::from_secs(10) {
+        return Err(invalid("plugins.call_deadline", "must be between 1ms and 10s"));
+    }
+    let memory_mb = raw.memory_limit_mb.unwrap_or(32);
+    if !(1..=4096).contains(&memory_mb) {
+        return Err(invalid("plugins.memory_limit_mb", "must be between 1 and 4096"));
+    }
+    let pool_size = raw.pool_size.unwrap_or(4);
+    if !(1..=1024).contains(&pool_size) {
+        return Err(invalid("plugins.pool_size", "must be between 1 and 1024"));
+    }
+    let max_uses = raw.max_uses.unwrap_or(10_000);
+    if max_uses == 0 {
+        return Err(invalid("plugins.max_uses", "must be at least 1"));
+    }
+    let max_body = raw.max_body_bytes.unwrap_or(1 << 20);
+    if max_body > 64 << 20 {
+        return Err(invalid("plugins.max_body_bytes", "must be at most 67108864"));
+    }
+    let max_instances = raw.max_instances.unwrap_or(1000);
+    if max_instances == 0 {
+        return Err(invalid("plugins.max_instances", "must be at least 1"));
+    }
+    Ok(PluginsConfig {
+        dir: base.join(&raw.dir),
+        call_deadline: deadline,
+        memory_limit: memory_mb << 20,
+        pool_size,
+        max_uses,
+        max_body,
+        max_instances,
+        cache_dir: raw.cache_dir.as_ref().map(|d| base.join(d)),
+        watch: raw.watch.unwrap_or(true),
+    })
+}
+
+pub fn plugin_refs(raw: &[RawPluginRef], key: &str, have_runtime: bool) -> Result<Vec<PluginRef>, Invalid> {
+    if !raw.is_empty() && !have_runtime {
+        return Err(invalid(key, "routes with plugins need a [plugins] table with `dir`"));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let k = |field: &str| format!("{key}[{i}].{field}");
+            let name_ok = !p.name.is_empty()
+                && p.name.len() <= 64
+                && p.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok {
+                return Err(invalid(k("name"), format!("`{}` is not a plugin name (letters, digits, - and _)", p.name)));
+            }
+            let config_json = match &p.config {
+                None => "{}".to_owned(),
+                Some(value) => serde_json::to_string(value)
+                    .map_err(|e| invalid(k("config"), format!("cannot be passed on as JSON: {e}")))?,
+            };
+            let on_error = match p.on_error.as_deref() {
+                None | Some("fail-closed") => PluginOnError::FailClosed,
+                Some("fail-open") => PluginOnError::FailOpen,
+                Some(other) => {
+                    return Err(invalid(k("on_error"), format!("`{other}` is not one of: fail-closed, fail-open")))
+                }
+            };
+            Ok(PluginRef { name: p.name.clone(), config_json, on_error })
+        })
+        .collect()
+}

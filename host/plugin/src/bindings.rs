@@ -1,0 +1,13 @@
+//! The one place that runs `bindgen!`: Rust types and traits for the
+//! `wasmgate:plugin/http-middleware` world. Nothing outside this crate sees
+//! them; the rest of the crate converts to and from `http` types.
+
+wasmtime::component::bindgen!({
+    world: "http-middleware",
+    path: "../../wit",
+});
+
+// `RequestHead`, `RequestAction`, `ResponseHead` and `ResponseAction` are
+// at the root already (the world `use`s them).
+pub(crate) use self::wasmgate::plugin::types::{Header, Response};
+pub(crate) use self::wasmgate::plugin::{clock, context, counters, kv, log};

@@ -1,0 +1,179 @@
+//! The host side of the imports a plugin can reach: log, clock, counters,
+//! kv and context. Each works on the calling instance's `StoreData`.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::bindings::{clock, context, counters, kv, log};
+use crate::shared::{Bucket, Counter};
+use crate::store_data::StoreData;
+
+/// Longest log message kept (longer ones are cut at a char boundary).
+const MAX_LOG_MESSAGE: usize = 2048;
+/// Longest key accepted by counters and kv (longer keys are cut).
+const MAX_KEY: usize = 512;
+
+/// The process-wide zero of `monotonic-now`.
+fn epoch() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+    }
+}
+
+fn key(mut key: String) -> String {
+    truncate(&mut key, MAX_KEY);
+    key
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+impl crate::bindings::wasmgate::plugin::types::Host for StoreData {}
+
+impl log::Host for StoreData {
+    fn log(&mut self, level: log::Level, mut message: String) {
+        truncate(&mut message, MAX_LOG_MESSAGE);
+        let plugin = &*self.identity.name;
+        let version = &*self.identity.version;
+        let route = &*self.ctx.route;
+        match level {
+            log::Level::Trace => {
+                tracing::trace!(target: "wasmgate::plugin", plugin, version, route, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "wasmgate::plugin", plugin, version, route, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "wasmgate::plugin", plugin, version, route, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "wasmgate::plugin", plugin, version, route, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "wasmgate::plugin", plugin, version, route, "{message}");
+                self.last_error = Some(message);
+            }
+        }
+    }
+}
+
+impl clock::Host for StoreData {
+    fn monotonic_now(&mut self) -> u64 {
+        u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn wall_now(&mut self) -> clock::Datetime {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        clock::Datetime {
+            seconds: since.as_secs(),
+            nanoseconds: since.subsec_nanos(),
+        }
+    }
+}
+
+impl counters::Host for StoreData {
+    fn add(&mut self, k: String, delta: i64, window_ms: Option<u64>) -> i64 {
+        let now = Instant::now();
+        let window = window_ms.map(millis);
+        let mut shard = self.identity.shared.counters.lock(&k);
+        if let Some(counter) = shard.get_mut(k.as_str()) {
+            return counter.add(now, delta, window);
+        }
+        let mut counter = Counter::new(now, window);
+        let value = counter.add(now, delta, window);
+        shard.put(key(k), counter);
+        value
+    }
+
+    fn get(&mut self, k: String) -> i64 {
+        let shard = self.identity.shared.counters.lock(&k);
+        shard.peek(k.as_str()).map_or(0, |c| c.get(Instant::now()))
+    }
+
+    fn take(&mut self, k: String, tokens: u32, rate: f64, burst: u32) -> counters::TakeResult {
+        let now = Instant::now();
+        let mut shard = self.identity.shared.buckets.lock(&k);
+        let result = match shard.get_mut(k.as_str()) {
+            Some(bucket) => bucket.take(now, tokens, rate, burst),
+            None => {
+                let mut bucket = Bucket::new(now, burst);
+                let result = bucket.take(now, tokens, rate, burst);
+                shard.put(key(k), bucket);
+                result
+            }
+        };
+        counters::TakeResult {
+            allowed: result.allowed,
+            remaining: result.remaining,
+            retry_after_ms: result.retry_after_ms,
+        }
+    }
+}
+
+impl kv::Host for StoreData {
+    fn get(&mut self, k: String) -> Option<Vec<u8>> {
+        self.identity.shared.kv.lock(&k).get(Instant::now(), &k)
+    }
+
+    fn set(&mut self, k: String, value: Vec<u8>, ttl_ms: Option<u64>) {
+        let expires = ttl_ms.and_then(|ms| Instant::now().checked_add(millis(ms)));
+        let stored = self.identity.shared.kv.lock(&k).set(key(k), value, expires);
+        if !stored {
+            tracing::warn!(
+                plugin = &*self.identity.name,
+                "kv value larger than the store; not stored"
+            );
+        }
+    }
+
+    fn delete(&mut self, k: String) -> bool {
+        self.identity.shared.kv.lock(&k).remove(&k)
+    }
+}
+
+impl context::Host for StoreData {
+    fn client_ip(&mut self) -> Option<String> {
+        self.ctx.client_ip.map(|ip| ip.to_string())
+    }
+
+    fn route(&mut self) -> String {
+        self.ctx.route.to_string()
+    }
+
+    fn listener(&mut self) -> String {
+        self.ctx.listener.to_string()
+    }
+
+    fn upstream(&mut self) -> Option<String> {
+        self.ctx.upstream.as_deref().map(str::to_owned)
+    }
+
+    fn scratch_get(&mut self, key: String) -> Option<String> {
+        self.ctx.scratch.get(&key).map(str::to_owned)
+    }
+
+    fn scratch_set(&mut self, key: String, value: String) {
+        if !self.ctx.scratch.set(key, value) {
+            tracing::warn!(
+                plugin = &*self.identity.name,
+                "scratch map full or entry too big; not stored"
+            );
+        }
+    }
+
+    fn scratch_remove(&mut self, key: String) -> Option<String> {
+        self.ctx.scratch.remove(&key)
+    }
+}

@@ -1,0 +1,309 @@
+//! `Chain`: the plugins of one route, run as an onion. Request phase in
+//! order; response phase in reverse, through the plugins that ran; body
+//! rewrites after that, for the plugins that asked.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{request, response};
+
+use crate::bindings::{RequestAction, ResponseAction};
+use crate::context::RequestContext;
+use crate::convert::{self, Limits};
+use crate::error::Failure;
+use crate::pool::ConfiguredPlugin;
+use crate::settings::OnError;
+
+/// The configured plugins of a route, in the order the route lists them.
+/// Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    plugins: Arc<[Arc<ConfiguredPlugin>]>,
+}
+
+/// What the request phase decided.
+#[derive(Debug)]
+pub enum RequestOutcome {
+    /// Send the (possibly changed) request upstream; then call
+    /// [`Chain::on_response`] with this `ran`.
+    Continue { ran: usize },
+    /// Answer the client with `response` without going upstream. A plugin
+    /// answered (or failed closed: a 500). Still call
+    /// [`Chain::on_response`] with `ran`, the plugins before it, on the
+    /// response's parts.
+    Respond {
+        ran: usize,
+        response: http::Response<Bytes>,
+    },
+}
+
+/// What the response phase decided.
+#[derive(Debug)]
+pub enum ResponseOutcome {
+    /// Send the response (parts possibly changed) with the body you have.
+    Continue,
+    /// Buffer the body, up to [`Chain::max_body`], and pass it to
+    /// [`Chain::rewrite_body`] with this plan (or, if it is larger, call
+    /// [`Chain::body_over_limit`]).
+    RewriteBody(BodyRewrite),
+    /// Drop the body you have and send this one; `parts` were replaced and
+    /// carry a matching `content-length`.
+    Replace(Bytes),
+}
+
+/// The plugins that asked to rewrite the body, in the order to call them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyRewrite {
+    plugins: Vec<usize>,
+}
+
+impl BodyRewrite {
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+}
+
+impl FromIterator<Arc<ConfiguredPlugin>> for Chain {
+    fn from_iter<I: IntoIterator<Item = Arc<ConfiguredPlugin>>>(iter: I) -> Self {
+        Self {
+            plugins: iter.into_iter().collect(),
+        }
+    }
+}
+
+impl Chain {
+    pub fn new(plugins: Vec<Arc<ConfiguredPlugin>>) -> Self {
+        Self {
+            plugins: plugins.into(),
+        }
+    }
+
+    pub fn plugins(&self) -> &[Arc<ConfiguredPlugin>] {
+        &self.plugins
+    }
+
+    pub fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    fn limits(&self) -> Limits {
+        match self.plugins.first() {
+            Some(p) => {
+                let settings = &p.plugin().runtime.settings;
+                Limits {
+                    max_body: settings.max_body,
+                    max_head: settings.max_head,
+                }
+            }
+            None => Limits {
+                max_body: 0,
+                max_head: 0,
+            },
+        }
+    }
+
+    /// The largest body the chain buffers for a rewrite.
+    pub fn max_body(&self) -> usize {
+        self.limits().max_body
+    }
+
+    /// Runs the request phase. Never fails: a plugin that fails is skipped
+    /// (fail-open) or answers 500 (fail-closed), with a log line.
+    pub fn on_request(
+        &self,
+        parts: &mut request::Parts,
+        ctx: &mut RequestContext,
+    ) -> RequestOutcome {
+        let limits = self.limits();
+        for (at, plugin) in self.plugins.iter().enumerate() {
+            let head = convert::request_head(parts);
+            let failure = match plugin.call(ctx, |b, store| b.call_on_request(store, &head)) {
+                Ok(RequestAction::Continue(None)) => continue,
+                Ok(RequestAction::Continue(Some(new))) => {
+                    match convert::apply_request_head(parts, new, limits) {
+                        Ok(()) => continue,
+                        Err(why) => Failure::Invalid(why),
+                    }
+                }
+                Ok(RequestAction::Respond(answer)) => {
+                    match convert::complete_response(answer, limits) {
+                        Ok((status, headers, body)) => {
+                            let mut response = http::Response::new(body);
+                            *response.status_mut() = status;
+                            *response.headers_mut() = headers;
+                            return RequestOutcome::Respond { ran: at, response };
+                        }
+                        Err(why) => Failure::Invalid(why),
+                    }
+                }
+                Err(failure) => failure,
+            };
+            if report(plugin, ctx, "on-request", &failure) == OnError::FailClosed {
+                let (status, headers) = convert::failure_head();
+                let mut response =
+                    http::Response::new(Bytes::from_static(convert::FAILURE_BODY.as_bytes()));
+                *response.status_mut() = status;
+                *response.headers_mut() = headers;
+                return RequestOutcome::Respond { ran: at, response };
+            }
+        }
+        RequestOutcome::Continue {
+            ran: self.plugins.len(),
+        }
+    }
+
+    /// Runs the response phase in reverse through the first `ran` plugins.
+    pub fn on_response(
+        &self,
+        ran: usize,
+        parts: &mut response::Parts,
+        ctx: &mut RequestContext,
+    ) -> ResponseOutcome {
+        let limits = self.limits();
+        let mut replaced: Option<Bytes> = None;
+        let mut plan = BodyRewrite::default();
+        for at in (0..ran.min(self.plugins.len())).rev() {
+            let plugin = &self.plugins[at];
+            let head = convert::response_head(parts);
+            let failure = match plugin.call(ctx, |b, store| b.call_on_response(store, &head)) {
+                Ok(ResponseAction::Continue(new)) => match new {
+                    None => continue,
+                    Some(new) => match convert::apply_response_head(parts, new, limits) {
+                        Ok(()) => continue,
+                        Err(why) => Failure::Invalid(why),
+                    },
+                },
+                Ok(ResponseAction::RewriteBody(new)) => {
+                    let applied = match new {
+                        None => Ok(()),
+                        Some(new) => convert::apply_response_head(parts, new, limits),
+                    };
+                    match applied {
+                        Ok(()) => {
+                            plan.plugins.push(at);
+                            continue;
+                        }
+                        Err(why) => Failure::Invalid(why),
+                    }
+                }
+                Ok(ResponseAction::Replace(answer)) => {
+                    match convert::complete_response(answer, limits) {
+                        Ok((status, headers, body)) => {
+                            parts.status = status;
+                            parts.headers = headers;
+                            replaced = Some(body);
+                            plan.plugins.clear();
+                            continue;
+                        }
+                        Err(why) => Failure::Invalid(why),
+                    }
+                }
+                Err(failure) => failure,
+            };
+            if report(plugin, ctx, "on-response", &failure) == OnError::FailClosed {
+                replaced = Some(fail_closed(parts));
+                plan.plugins.clear();
+            }
+        }
+        match (replaced, plan.is_empty()) {
+            (Some(body), true) => ResponseOutcome::Replace(body),
+            (Some(body), false) => {
+                ResponseOutcome::Replace(self.rewrite_body(&plan, parts, body, ctx))
+            }
+            (None, true) => ResponseOutcome::Continue,
+            (None, false) => ResponseOutcome::RewriteBody(plan),
+        }
+    }
+
+    /// Passes the whole body through the plugins of `plan`, then sets
+    /// `content-length` (dropping `transfer-encoding`). A plugin that fails
+    /// closed turns the response into a 500.
+    pub fn rewrite_body(
+        &self,
+        plan: &BodyRewrite,
+        parts: &mut response::Parts,
+        body: Bytes,
+        ctx: &mut RequestContext,
+    ) -> Bytes {
+        let max_body = self.max_body();
+        let mut body = body;
+        for &at in &plan.plugins {
+            let Some(plugin) = self.plugins.get(at) else {
+                continue;
+            };
+            let failure = match plugin.call(ctx, |b, store| b.call_on_response_body(store, &body)) {
+                Ok(new) if new.len() <= max_body => {
+                    body = Bytes::from(new);
+                    continue;
+                }
+                Ok(new) => Failure::Invalid(format!(
+                    "rewritten body of {} bytes, more than {max_body}",
+                    new.len()
+                )),
+                Err(failure) => failure,
+            };
+            if report(plugin, ctx, "on-response-body", &failure) == OnError::FailClosed {
+                return fail_closed(parts);
+            }
+        }
+        convert::set_content_length(&mut parts.headers, body.len());
+        body
+    }
+
+    /// The body was larger than [`Chain::max_body`]: that is an error of the
+    /// plugins that asked for it. Returns the body to send instead (a 500,
+    /// `parts` replaced) if one of them fails closed; `None` means send the
+    /// response unchanged.
+    pub fn body_over_limit(
+        &self,
+        plan: &BodyRewrite,
+        parts: &mut response::Parts,
+        ctx: &mut RequestContext,
+    ) -> Option<Bytes> {
+        let failure = Failure::Invalid(format!(
+            "asked to rewrite a body larger than {} bytes",
+            self.max_body()
+        ));
+        let mut closed = false;
+        for plugin in plan.plugins.iter().filter_map(|&at| self.plugins.get(at)) {
+            closed |= report(plugin, ctx, "on-response-body", &failure) == OnError::FailClosed;
+        }
+        closed.then(|| fail_closed(parts))
+    }
+}
+
+/// Turns `parts` into the 500 of a fail-closed plugin; returns its body.
+fn fail_closed(parts: &mut response::Parts) -> Bytes {
+    let (status, headers) = convert::failure_head();
+    parts.status = status;
+    parts.headers = headers;
+    Bytes::from_static(convert::FAILURE_BODY.as_bytes())
+}
+
+/// Logs a plugin failure and returns the policy that applies.
+fn report(
+    plugin: &ConfiguredPlugin,
+    ctx: &RequestContext,
+    phase: &'static str,
+    failure: &Failure,
+) -> OnError {
+    let on_error = plugin.on_error();
+    let action = match on_error {
+        OnError::FailClosed => "answering 500",
+        OnError::FailOpen => "skipping the plugin for this request",
+    };
+    tracing::warn!(
+        plugin = plugin.name(),
+        version = plugin.version(),
+        route = &*ctx.route,
+        phase,
+        on_error = on_error.as_str(),
+        reason = %failure,
+        "plugin failed; {action}",
+    );
+    on_error
+}

@@ -1,0 +1,91 @@
+//! What the gateway tells plugins about the request being handled.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Most entries a plugin can put in the scratch map of one request.
+const MAX_SCRATCH_ENTRIES: usize = 64;
+/// Most bytes (key plus value) of one scratch entry.
+const MAX_SCRATCH_ENTRY: usize = 8 << 10;
+
+/// The request being handled, as plugins see it through the `context`
+/// capability. The gateway fills it in before the request phase and passes
+/// the same value to the response phase.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// Address of the client (the TCP peer).
+    pub client_ip: Option<IpAddr>,
+    /// Name of the matched route.
+    pub route: Arc<str>,
+    /// Name of the listener the request came in on.
+    pub listener: Arc<str>,
+    /// Upstream the route sends to, when it has one.
+    pub upstream: Option<Arc<str>>,
+    /// Per-request map shared along the chain and with the gateway (an auth
+    /// plugin leaves the consumer id here for later plugins).
+    pub scratch: Scratch,
+}
+
+impl RequestContext {
+    /// A context for `route` on `listener`; the other fields start empty.
+    pub fn new(route: impl Into<Arc<str>>, listener: impl Into<Arc<str>>) -> Self {
+        Self {
+            route: route.into(),
+            listener: listener.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A small string map, kept as a vector: a request carries a handful of
+/// entries at most, and most carry none (no allocation then).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scratch {
+    entries: Vec<(String, String)>,
+}
+
+impl Scratch {
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets `key` to `value`. Returns false (and stores nothing) when the
+    /// entry is too big or the map is full.
+    pub fn set(&mut self, key: String, value: String) -> bool {
+        if key.len() + value.len() > MAX_SCRATCH_ENTRY {
+            return false;
+        }
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+            return true;
+        }
+        if self.entries.len() >= MAX_SCRATCH_ENTRIES {
+            return false;
+        }
+        self.entries.push((key, value));
+        true
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let at = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.swap_remove(at).1)
+    }
+
+    /// All entries, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}

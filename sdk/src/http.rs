@@ -1,0 +1,310 @@
+//! What a plugin sees and returns: requests, response heads, responses.
+
+use crate::headers::Headers;
+use crate::query;
+
+/// The request on its way upstream. Changes made through its methods are
+/// sent back to the gateway; an untouched request costs nothing to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Headers,
+    /// Whether anything was changed (only then is the head sent back).
+    modified: bool,
+}
+
+impl Request {
+    /// A request for tests and for the SDK's glue: `target` is a path with an
+    /// optional `?query`.
+    pub fn new(method: &str, target: &str) -> Self {
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path, Some(query.to_owned())),
+            None => (target, None),
+        };
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query,
+            headers: Headers::new(),
+            modified: false,
+        }
+    }
+
+    pub(crate) fn from_parts(
+        method: String,
+        path: String,
+        query: Option<String>,
+        headers: Headers,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            query,
+            headers,
+            modified: false,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (String, String, Option<String>, Headers) {
+        (self.method, self.path, self.query, self.headers)
+    }
+
+    /// Adds a header (builder style, for tests).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Whether the plugin changed anything.
+    pub fn is_modified(&self) -> bool {
+        self.modified
+    }
+
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    pub fn set_method(&mut self, method: &str) {
+        self.modified = true;
+        self.method = method.to_owned();
+    }
+
+    /// The path, starting with `/`, percent-encoded as received.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Sets the path; it must start with `/` and hold no spaces or control
+    /// characters, or the gateway refuses it (counted as this plugin's error).
+    pub fn set_path(&mut self, path: &str) {
+        self.modified = true;
+        self.path = path.to_owned();
+    }
+
+    /// The raw query, without `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    pub fn set_query(&mut self, query: Option<&str>) {
+        self.modified = true;
+        self.query = query.map(str::to_owned);
+    }
+
+    /// The decoded query parameters, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query.as_deref().map(query::pairs).unwrap_or_default()
+    }
+
+    /// The first decoded value of query parameter `name`.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Sets query parameter `name` (replacing its values), re-encoding the
+    /// whole query.
+    pub fn set_query_param(&mut self, name: &str, value: &str) {
+        let mut pairs = self.query_pairs();
+        pairs.retain(|(k, _)| k != name);
+        pairs.push((name.to_owned(), value.to_owned()));
+        let raw = query::build(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.set_query(Some(&raw));
+    }
+
+    /// Removes query parameter `name`; true if it was there.
+    pub fn remove_query_param(&mut self, name: &str) -> bool {
+        let mut pairs = self.query_pairs();
+        let before = pairs.len();
+        pairs.retain(|(k, _)| k != name);
+        if pairs.len() == before {
+            return false;
+        }
+        let raw = query::build(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.set_query((!raw.is_empty()).then_some(raw.as_str()));
+        true
+    }
+
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// Mutable headers (marks the request modified).
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        self.modified = true;
+        &mut self.headers
+    }
+
+    /// The first value of header `name` as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    pub fn set_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.headers_mut().set(name, value);
+    }
+
+    pub fn append_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.headers_mut().append(name, value);
+    }
+
+    pub fn remove_header(&mut self, name: &str) -> bool {
+        if !self.headers.contains(name) {
+            return false;
+        }
+        self.headers_mut().remove(name)
+    }
+}
+
+/// Status and headers of the response on its way back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    status: u16,
+    headers: Headers,
+    /// Whether anything was changed (only then is the head sent back).
+    modified: bool,
+}
+
+impl ResponseHead {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Headers::new(),
+            modified: false,
+        }
+    }
+
+    pub(crate) fn from_parts(status: u16, headers: Headers) -> Self {
+        Self {
+            status,
+            headers,
+            modified: false,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (u16, Headers) {
+        (self.status, self.headers)
+    }
+
+    /// Adds a header (builder style, for tests).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    pub fn is_modified(&self) -> bool {
+        self.modified
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Sets the status (200..=599, or the gateway refuses it).
+    pub fn set_status(&mut self, status: u16) {
+        self.modified = true;
+        self.status = status;
+    }
+
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        self.modified = true;
+        &mut self.headers
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    pub fn set_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.headers_mut().set(name, value);
+    }
+
+    pub fn append_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.headers_mut().append(name, value);
+    }
+
+    pub fn remove_header(&mut self, name: &str) -> bool {
+        if !self.headers.contains(name) {
+            return false;
+        }
+        self.headers_mut().remove(name)
+    }
+}
+
+/// A complete response made by a plugin. The gateway sets `content-length`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, body: &str) -> Self {
+        Self::new(status)
+            .with_header("content-type", "text/plain; charset=utf-8")
+            .with_body(body)
+    }
+
+    /// An `application/json` response (`{}` if `value` cannot be encoded).
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self::new(status)
+            .with_header("content-type", "application/json")
+            .with_body(body)
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The body as text, if it is UTF-8 (handy in tests).
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+}
+
+/// What `on_request` decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestFlow {
+    /// Go on to the next plugin and the upstream (with the request as the
+    /// plugin left it).
+    Continue,
+    /// Answer now: later plugins and the upstream are skipped.
+    Respond(Response),
+}
+
+/// What `on_response` decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseFlow {
+    /// Pass the response on (with the head as the plugin left it).
+    Continue,
+    /// Pass it on and call `on_response_body` with the whole body.
+    RewriteBody,
+    /// Send this response instead of the upstream's.
+    Replace(Response),
+}
