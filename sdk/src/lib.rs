@@ -126,9 +126,14 @@ macro_rules! export_plugin {
             impl $crate::bindings::Guest for WasmgateExport {
                 fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
                     let plugin = $crate::guest::init::<$plugin>(config)?;
-                    WASMGATE_PLUGIN
-                        .with(|cell| cell.set(plugin))
-                        .map_err(|_| ::std::string::String::from("init called twice"))
+                    // Matched inside the closure: `set`'s error holds the
+                    // whole plugin, which need not travel further.
+                    WASMGATE_PLUGIN.with(|cell| match cell.set(plugin) {
+                        ::std::result::Result::Ok(()) => ::std::result::Result::Ok(()),
+                        ::std::result::Result::Err(_) => ::std::result::Result::Err(
+                            ::std::string::String::from("init called twice"),
+                        ),
+                    })
                 }
 
                 fn on_request(

@@ -37,6 +37,8 @@ mod store_data;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod watch;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 
 pub use chain::{BodyRewrite, Chain, RequestOutcome, ResponseOutcome};
 pub use context::{RequestContext, Scratch};

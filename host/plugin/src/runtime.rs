@@ -31,9 +31,16 @@ pub(crate) struct RuntimeInner {
     pub(crate) settings: RuntimeSettings,
     /// Counters, buckets and kv per plugin name, kept across reloads.
     shared: Mutex<HashMap<String, Arc<SharedState>>>,
+    /// Recently compiled versions (name, digest, instantiation template), newest
+    /// last: swapping back to a version seen a moment ago (a rollback, a flapping
+    /// deploy) needs no recompilation. Holds no `Plugin`, so no cycle back here.
+    compiled: Mutex<std::collections::VecDeque<(String, [u8; 32], HttpMiddlewarePre<StoreData>)>>,
     /// Drives deadlines; dropped (and joined) with the last reference.
     _ticker: Ticker,
 }
+
+/// Compiled versions kept for reuse, across all names.
+const RECENTLY_COMPILED: usize = 16;
 
 /// Whether `name` may name a plugin: lower-case ASCII letters, digits, `-`
 /// and `_`, starting with a letter or digit, at most 64 bytes.
@@ -63,9 +70,15 @@ impl PluginRuntime {
                 linker,
                 settings,
                 shared: Mutex::new(HashMap::new()),
+                compiled: Mutex::new(std::collections::VecDeque::new()),
                 _ticker: ticker,
             }),
         })
+    }
+
+    fn recently_compiled(&self, name: &str, digest: &[u8; 32]) -> Option<HttpMiddlewarePre<StoreData>> {
+        let compiled = self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        compiled.iter().rev().find(|(n, d, _)| n == name && d == digest).map(|(_, _, pre)| pre.clone())
     }
 
     pub fn settings(&self) -> &RuntimeSettings {
@@ -84,13 +97,20 @@ impl PluginRuntime {
             plugin: name.to_owned(),
             reason: format!("{err:#}"),
         };
-        let component = Component::new(&self.inner.engine, bytes).map_err(compile_error)?;
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(compile_error)?;
-        let pre = HttpMiddlewarePre::new(pre).map_err(compile_error)?;
+        let pre = match self.recently_compiled(name, &digest) {
+            Some(pre) => pre,
+            None => {
+                let component = Component::new(&self.inner.engine, bytes).map_err(compile_error)?;
+                let pre = self.inner.linker.instantiate_pre(&component).map_err(compile_error)?;
+                let pre = HttpMiddlewarePre::new(pre).map_err(compile_error)?;
+                let mut compiled = self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if compiled.len() >= RECENTLY_COMPILED {
+                    compiled.pop_front();
+                }
+                compiled.push_back((name.to_owned(), digest, pre.clone()));
+                pre
+            }
+        };
         let identity = Arc::new(Identity {
             name: name.into(),
             version: version.into(),

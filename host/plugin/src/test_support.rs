@@ -1,4 +1,5 @@
-//! Builds the test plugins (`plugins/testing/*`) and the plugin template
+//! Builds the test plugins (`plugins/testing/*`), the standard plugins
+//! (`plugins/*`: `rate-limit`, `jwt-auth`, ...) and the plugin template
 //! (`examples/01-write-a-plugin`) for wasm32-wasip2, once per process, and
 //! puts them in one folder as `<name>.wasm`. Used by this crate's tests and
 //! by the gateway's end-to-end tests (feature `test-support`).
@@ -21,18 +22,32 @@ fn build_dir() -> PathBuf {
     target.join("wasm-plugins")
 }
 
-/// (package, plugin name) of every plugin to build.
-fn packages(root: &Path) -> Result<Vec<(String, String)>, String> {
-    let testing = root.join("plugins/testing");
-    let entries = std::fs::read_dir(&testing)
-        .map_err(|e| format!("cannot list {}: {e}", testing.display()))?;
-    let mut packages: Vec<(String, String)> = entries
+/// The names of the crate folders (those with a `Cargo.toml`) in `dir`.
+fn crate_dirs(dir: &Path) -> Result<Vec<String>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut names: Vec<String> = entries
         .filter_map(Result::ok)
         .filter(|e| e.path().join("Cargo.toml").is_file())
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// (package, plugin name) of every plugin to build: `plugins/testing/<dir>`
+/// is package `test-<dir>`; a standard plugin `plugins/<name>` is package
+/// `<name>`.
+fn packages(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut packages: Vec<(String, String)> = crate_dirs(&root.join("plugins/testing"))?
+        .into_iter()
         .map(|dir| (format!("test-{dir}"), dir))
         .collect();
-    packages.sort();
+    packages.extend(
+        crate_dirs(&root.join("plugins"))?
+            .into_iter()
+            .map(|name| (name.clone(), name)),
+    );
     packages.push(("hello-plugin".into(), "hello-plugin".into()));
     Ok(packages)
 }
@@ -80,7 +95,8 @@ fn build() -> Result<PathBuf, String> {
 }
 
 /// The folder holding every test plugin as `<name>.wasm` (`noop`,
-/// `header-adder`, `responder`, ..., and `hello-plugin` from the template),
+/// `header-adder`, `responder`, ..., the standard plugins `rate-limit`,
+/// `jwt-auth`, ..., and `hello-plugin` from the template),
 /// built on first use. Panics with cargo's output if the build fails: this is
 /// for tests.
 pub fn test_plugins_dir() -> &'static Path {
@@ -91,7 +107,8 @@ pub fn test_plugins_dir() -> &'static Path {
     }
 }
 
-/// The path of one test plugin, e.g. `test_plugin("responder")`.
+/// The path of one test or standard plugin, e.g. `test_plugin("responder")`
+/// or `test_plugin("rate-limit")`.
 pub fn test_plugin(name: &str) -> PathBuf {
     test_plugins_dir().join(format!("{name}.wasm"))
 }

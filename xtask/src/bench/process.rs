@@ -169,11 +169,22 @@ pub fn wait_ready(
     expect: &str,
     timeout: Duration,
 ) -> Result<Duration, String> {
+    wait_ready_at(proc, addr, "/", expect, timeout)
+}
+
+/// Like [`wait_ready`], for `GET target` (a path with an optional query).
+pub fn wait_ready_at(
+    proc: &mut Proc,
+    addr: SocketAddr,
+    target: &str,
+    expect: &str,
+    timeout: Duration,
+) -> Result<Duration, String> {
     let started = Instant::now();
     let mut last_error = String::from("no attempt made");
     while started.elapsed() < timeout {
         proc.check_alive()?;
-        match http_get(addr) {
+        match http_get_at(addr, target) {
             Ok(resp) if is_ok_with(&resp, expect) => return Ok(started.elapsed()),
             Ok(resp) => last_error = format!("unexpected answer: {}", first_line(&resp)),
             Err(e) => last_error = e,
@@ -196,14 +207,14 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("(empty response)")
 }
 
-/// One `GET /` with `Connection: close`; the whole response as text.
-pub fn http_get(addr: SocketAddr) -> Result<String, String> {
+/// One `GET target` with `Connection: close`; the whole response as text.
+pub fn http_get_at(addr: SocketAddr, target: &str) -> Result<String, String> {
     let timeout = Duration::from_secs(1);
     let mut stream =
         TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
     stream.set_read_timeout(Some(timeout)).map_err(|e| format!("set timeout: {e}"))?;
     stream.set_write_timeout(Some(timeout)).map_err(|e| format!("set timeout: {e}"))?;
-    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;

@@ -1,7 +1,9 @@
 //! The rows of the table: what runs in front of the upstream, and where the load
 //! generator points. To add a row, write a `start_*` function and add an entry to
-//! `SCENARIOS`. TCP and HTTP/2 rows live in `scenarios/protocols.rs`.
+//! `SCENARIOS`. TCP and HTTP/2 rows live in `scenarios/protocols.rs`, rows
+//! with Wasm plugins in `scenarios/plugins.rs`.
 
+mod plugins;
 mod protocols;
 
 use std::net::SocketAddr;
@@ -78,6 +80,27 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Wrk,
         vs: Some(REFERENCE),
         start: start_wasmgate,
+    },
+    Scenario {
+        name: "wasmgate-noop",
+        about: "wrk -> wasmgate (1 worker, one no-op Wasm plugin) -> upstream",
+        load: Load::Wrk,
+        vs: Some("wasmgate"),
+        start: plugins::start_wasmgate_noop,
+    },
+    Scenario {
+        name: "wasmgate-chain3",
+        about: "wrk -> wasmgate (1 worker, header add + token bucket + path rewrite plugins) -> upstream",
+        load: Load::Wrk,
+        vs: Some("wasmgate"),
+        start: plugins::start_wasmgate_chain3,
+    },
+    Scenario {
+        name: "wasmgate-jwt-ratelimit",
+        about: "wrk -> wasmgate (1 worker, jwt-auth HS256 + rate-limit on every request) -> upstream",
+        load: Load::Wrk,
+        vs: Some("wasmgate"),
+        start: plugins::start_wasmgate_jwt_ratelimit,
     },
     Scenario {
         name: "nginx-stream",

@@ -75,7 +75,7 @@ pub fn start_nginx_h2(env: &Env) -> Result<Running, String> {
     );
     let server = format!(
         "listen {addr} ssl http2;\n        ssl_certificate {};\n        ssl_certificate_key {};\n        \
-         http2_max_requests 10000000;\n        location / {{\n            proxy_pass http://up;\n            \
+         location / {{\n            proxy_pass http://up;\n            \
          proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n        }}",
         cert.display(),
         key.display()

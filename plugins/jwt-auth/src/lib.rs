@@ -1,0 +1,199 @@
+//! JWT bearer authentication: HS256, RS256 and ES256 with keys from config
+//! (PEM or an inline JWKS), `exp`/`nbf` with leeway, `iss` and `aud`. The
+//! consumer (`sub` or a configured claim) goes upstream in a header and
+//! into the scratch map as `consumer`; the issuer as `jwt.iss`.
+
+mod keys;
+#[cfg(test)]
+mod tests;
+mod token;
+
+use serde::Deserialize;
+use serde_json::Value;
+use wasmgate_sdk::prelude::*;
+
+use keys::{Key, KeyConfig};
+use token::Rules;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    keys: Vec<KeyConfig>,
+    /// A JWKS document: JSON text, or the same as a table.
+    jwks: Option<Value>,
+    /// The header holding `Bearer <token>`.
+    #[serde(default = "default_header")]
+    header: String,
+    /// A query parameter tried when the header is absent.
+    query: Option<String>,
+    /// A cookie tried when the header and query are absent.
+    cookie: Option<String>,
+    /// Seconds of clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway")]
+    leeway: u64,
+    /// Refuse tokens without `exp`.
+    #[serde(default = "yes")]
+    require_exp: bool,
+    /// Accepted `iss` values (any when empty).
+    #[serde(default)]
+    issuers: Vec<String>,
+    /// Accepted `aud` values (any when empty).
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default = "default_consumer_claim")]
+    consumer_claim: String,
+    #[serde(default = "default_consumer_header")]
+    consumer_header: String,
+    /// Remove the token's header before the request goes upstream.
+    #[serde(default)]
+    hide_credentials: bool,
+}
+
+fn default_header() -> String {
+    "authorization".into()
+}
+fn default_leeway() -> u64 {
+    30
+}
+fn yes() -> bool {
+    true
+}
+fn default_consumer_claim() -> String {
+    "sub".into()
+}
+fn default_consumer_header() -> String {
+    "x-consumer-id".into()
+}
+
+pub struct JwtAuth {
+    keys: Vec<Key>,
+    rules: Rules,
+    header: String,
+    query: Option<String>,
+    cookie: Option<String>,
+    consumer_claim: String,
+    consumer_header: String,
+    hide_credentials: bool,
+}
+
+impl JwtAuth {
+    /// The token and whether it came from the header.
+    fn token(&self, request: &Request) -> Option<(String, bool)> {
+        if let Some(value) = request.header(&self.header) {
+            let value = value.trim();
+            let token = match value.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+                // A custom header may carry the bare token.
+                _ if self.header != "authorization" => value,
+                _ => return None,
+            };
+            return Some((token.to_owned(), true));
+        }
+        if let Some(token) = self.query.as_deref().and_then(|q| request.query_param(q)) {
+            return Some((token, false));
+        }
+        let name = self.cookie.as_deref()?;
+        request.headers().get_all("cookie").find_map(|line| {
+            std::str::from_utf8(line).ok()?.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == name).then(|| (v.to_owned(), false))
+            })
+        })
+    }
+}
+
+fn unauthorized(error: Option<&str>) -> RequestFlow {
+    let challenge = match error {
+        Some(why) => format!(
+            "Bearer realm=\"wasmgate\", error=\"invalid_token\", error_description=\"{why}\""
+        ),
+        None => "Bearer realm=\"wasmgate\"".to_owned(),
+    };
+    let message = error.unwrap_or("missing bearer token");
+    RequestFlow::Respond(
+        Response::json(401, &serde_json::json!({ "error": message }))
+            .with_header("www-authenticate", challenge),
+    )
+}
+
+impl Plugin for JwtAuth {
+    type Config = Config;
+
+    fn new(c: Config, _cx: &Context) -> Result<Self, String> {
+        let mut keys = Vec::new();
+        for (i, key) in c.keys.iter().enumerate() {
+            keys.push(
+                key.build()
+                    .map_err(|e| format!("invalid config at `keys[{i}]`: {e}"))?,
+            );
+        }
+        if let Some(jwks) = &c.jwks {
+            let text = match jwks {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            keys.extend(
+                keys::from_jwks(&text).map_err(|e| format!("invalid config at `jwks`: {e}"))?,
+            );
+        }
+        if keys.is_empty() {
+            return Err("invalid config at `keys`: give at least one key (or `jwks`)".into());
+        }
+        if c.consumer_claim.is_empty() {
+            return Err("invalid config at `consumer_claim`: must not be empty".into());
+        }
+        Ok(Self {
+            keys,
+            rules: Rules {
+                leeway: c.leeway,
+                require_exp: c.require_exp,
+                issuers: c.issuers,
+                audiences: c.audiences,
+            },
+            header: c.header.to_ascii_lowercase(),
+            query: c.query,
+            cookie: c.cookie,
+            consumer_claim: c.consumer_claim,
+            consumer_header: c.consumer_header.to_ascii_lowercase(),
+            hide_credentials: c.hide_credentials,
+        })
+    }
+
+    fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
+        let Some((token, in_header)) = self.token(request) else {
+            return unauthorized(None);
+        };
+        let claims = match token::verify(&token, &self.keys) {
+            Ok(claims) => claims,
+            Err(why) => return unauthorized(Some(why)),
+        };
+        let now = cx
+            .wall_now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        if let Err(why) = self.rules.check(&claims, now) {
+            return unauthorized(Some(why));
+        }
+        let consumer = match claims.get(&self.consumer_claim) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return unauthorized(Some("token names no consumer")),
+        };
+        if consumer.bytes().any(|b| b < b' ' || b == 0x7f) {
+            return unauthorized(Some("consumer claim holds control characters"));
+        }
+        if self.hide_credentials && in_header {
+            request.remove_header(&self.header);
+        }
+        request.set_header(&self.consumer_header, consumer.as_str());
+        cx.scratch_set("consumer", &consumer);
+        if let Some(iss) = claims.get("iss").and_then(Value::as_str) {
+            cx.scratch_set("jwt.iss", iss);
+        }
+        RequestFlow::Continue
+    }
+}
+
+export_plugin!(JwtAuth);

@@ -1,0 +1,112 @@
+use std::time::Duration;
+
+use wasmgate_sdk::prelude::*;
+use wasmgate_sdk::testing::Harness;
+use wasmgate_sdk::Host;
+
+use crate::RateLimit;
+
+fn refused(flow: RequestFlow) -> Option<Response> {
+    match flow {
+        RequestFlow::Continue => None,
+        RequestFlow::Respond(r) => Some(r),
+    }
+}
+
+fn plugin(config: &str) -> Harness<RateLimit> {
+    Harness::new(config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn admits_burst_then_refuses_with_429_and_headers() {
+    let h = plugin(r#"{"rate": 100, "burst": 10}"#);
+    for _ in 0..10 {
+        assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    }
+    let r = refused(h.on_request(&mut Request::new("GET", "/"))).expect("refused");
+    assert_eq!(r.status, 429);
+    assert_eq!(r.headers.get("retry-after"), Some("1"));
+    assert_eq!(r.headers.get("x-ratelimit-limit"), Some("10"));
+    assert_eq!(r.headers.get("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(r.headers.get("x-ratelimit-reset"), Some("1"));
+}
+
+#[test]
+fn refills_at_the_rate_over_simulated_time() {
+    let h = plugin(r#"{"rate": 100, "burst": 10}"#);
+    let mut admitted = 0;
+    // 2,000 requests spread over 3 s of fake time.
+    for _ in 0..2000 {
+        if refused(h.on_request(&mut Request::new("GET", "/"))).is_none() {
+            admitted += 1;
+        }
+        h.host().advance(Duration::from_micros(1500));
+    }
+    assert!((295..=315).contains(&admitted), "{admitted}");
+}
+
+#[test]
+fn keys_are_independent() {
+    let h = plugin(r#"{"rate": 1, "burst": 1, "key": "header", "header": "X-Api-Key"}"#);
+    let req = |k: &str| Request::new("GET", "/").with_header("x-api-key", k);
+    assert!(refused(h.on_request(&mut req("a"))).is_none());
+    assert!(refused(h.on_request(&mut req("a"))).is_some());
+    assert!(refused(h.on_request(&mut req("b"))).is_none());
+}
+
+#[test]
+fn consumer_key_and_overrides() {
+    let h = plugin(
+        r#"{"rate": 1, "burst": 1, "key": "consumer", "overrides": {"gold": {"rate": 5, "burst": 3}}}"#,
+    );
+    h.host().scratch_set("consumer", "gold");
+    for _ in 0..3 {
+        assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    }
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_some());
+    h.host().scratch_set("consumer", "plain");
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_some());
+}
+
+#[test]
+fn admitted_responses_carry_the_rate_headers() {
+    let h = plugin(r#"{"rate": 10, "per": "minute", "burst": 5}"#);
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    let mut head = ResponseHead::new(200);
+    h.on_response(&mut head);
+    assert_eq!(head.header("x-ratelimit-limit"), Some("5"));
+    assert_eq!(head.header("x-ratelimit-remaining"), Some("4"));
+    assert_eq!(head.header("x-ratelimit-reset"), Some("6"));
+}
+
+#[test]
+fn bad_configs_name_the_key() {
+    for (config, key) in [
+        (r#"{"rate": 1, "bursts": 2}"#, "bursts"),
+        (r#"{"rate": 0}"#, "`rate`"),
+        (r#"{"rate": 1, "key": "header"}"#, "`header`"),
+        (r#"{"rate": 1, "key": "cookie"}"#, "`key`"),
+        (r#"{"rate": 1, "per": "day"}"#, "`per`"),
+        (
+            r#"{"rate": 1, "overrides": {"a": {"rate": -1}}}"#,
+            "overrides.a.rate",
+        ),
+    ] {
+        let err = Harness::<RateLimit>::new(config).err().unwrap_or_default();
+        assert!(err.contains(key), "{config}: {err}");
+    }
+}
+
+#[test]
+fn an_issuer_left_by_jwt_auth_names_an_app_with_its_own_limit() {
+    let h = plugin(
+        r#"{"rate": 100, "burst": 100, "key": "scratch", "scratch": "jwt.iss", "overrides": {"app-small": {"rate": 1, "burst": 1}}}"#,
+    );
+    h.host().scratch_set("jwt.iss", "app-small");
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_some());
+    h.host().scratch_set("jwt.iss", "app-big");
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+}

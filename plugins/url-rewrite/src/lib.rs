@@ -1,0 +1,146 @@
+//! Rewrites the request target. Order: `strip_prefix`, the first matching
+//! of `rules`, `add_prefix`, then query `set`/`remove`, then `host`.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use regex_lite::Regex;
+use serde::Deserialize;
+use wasmgate_sdk::prelude::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    rules: Vec<Rule>,
+    strip_prefix: Option<String>,
+    add_prefix: Option<String>,
+    #[serde(default)]
+    query: QueryChanges,
+    /// A new `Host` header for the upstream.
+    host: Option<String>,
+}
+
+/// `{ match = "^/dir(.*)", replace = "$1" }`: the first match in the path
+/// is replaced (`$1`, `${name}` refer to groups).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rule {
+    #[serde(rename = "match")]
+    pattern: String,
+    replace: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct QueryChanges {
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+pub struct UrlRewrite {
+    rules: Vec<(Regex, String)>,
+    strip_prefix: Option<String>,
+    add_prefix: Option<String>,
+    query_set: Vec<(String, String)>,
+    query_remove: Vec<String>,
+    host: Option<String>,
+}
+
+fn prefix(at: &str, p: Option<String>) -> Result<Option<String>, String> {
+    match p {
+        Some(p) if !p.starts_with('/') || p.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'?') => {
+            Err(format!("invalid config at `{at}`: `{p}` must start with `/` and hold no spaces, controls or `?`"))
+        }
+        Some(p) => Ok(Some(p.trim_end_matches('/').to_owned())),
+        None => Ok(None),
+    }
+}
+
+/// The highest `$N` / `${N}` group a replacement refers to.
+fn highest_group(replace: &str) -> usize {
+    let mut max = 0;
+    let mut rest = replace;
+    while let Some(i) = rest.find('$') {
+        rest = &rest[i + 1..];
+        let body = rest.strip_prefix('{').unwrap_or(rest);
+        let digits: String = body.chars().take_while(char::is_ascii_digit).collect();
+        max = max.max(digits.parse().unwrap_or(0));
+    }
+    max
+}
+
+impl Plugin for UrlRewrite {
+    type Config = Config;
+
+    fn new(c: Config, _cx: &Context) -> Result<Self, String> {
+        let mut rules = Vec::new();
+        for (i, rule) in c.rules.into_iter().enumerate() {
+            let regex = Regex::new(&rule.pattern)
+                .map_err(|e| format!("invalid config at `rules[{i}].match`: {e}"))?;
+            let groups = regex.captures_len() - 1;
+            if highest_group(&rule.replace) > groups {
+                return Err(format!(
+                    "invalid config at `rules[{i}].replace`: refers to a group the pattern does not have ({groups} groups)"
+                ));
+            }
+            rules.push((regex, rule.replace));
+        }
+        if let Some(host) = &c.host {
+            if host.is_empty() || host.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'/') {
+                return Err(format!("invalid config at `host`: `{host}` is not a host"));
+            }
+        }
+        Ok(Self {
+            rules,
+            strip_prefix: prefix("strip_prefix", c.strip_prefix)?,
+            add_prefix: prefix("add_prefix", c.add_prefix)?,
+            query_set: c.query.set.into_iter().collect(),
+            query_remove: c.query.remove,
+            host: c.host,
+        })
+    }
+
+    fn on_request(&self, request: &mut Request, _cx: &Context) -> RequestFlow {
+        let mut path = request.path().to_owned();
+        if let Some(strip) = &self.strip_prefix {
+            if let Some(rest) = path.strip_prefix(strip.as_str()) {
+                if rest.is_empty() || rest.starts_with('/') {
+                    path = rest.to_owned();
+                }
+            }
+        }
+        if let Some((regex, replace)) = self.rules.iter().find(|(r, _)| r.is_match(&path)) {
+            path = regex.replace(&path, replace.as_str()).into_owned();
+        }
+        if let Some(add) = &self.add_prefix {
+            path = if path.starts_with('/') {
+                format!("{add}{path}")
+            } else {
+                format!("{add}/{path}")
+            };
+        }
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        if path != request.path() {
+            request.set_path(&path);
+        }
+        for name in &self.query_remove {
+            request.remove_query_param(name);
+        }
+        for (name, value) in &self.query_set {
+            request.set_query_param(name, value);
+        }
+        if let Some(host) = &self.host {
+            request.set_header("host", host.as_str());
+        }
+        RequestFlow::Continue
+    }
+}
+
+export_plugin!(UrlRewrite);

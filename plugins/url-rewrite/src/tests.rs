@@ -1,0 +1,69 @@
+use wasmgate_sdk::prelude::*;
+use wasmgate_sdk::testing::Harness;
+
+use crate::UrlRewrite;
+
+fn rewrite(config: &str, target: &str) -> Request {
+    let h = Harness::<UrlRewrite>::new(config).unwrap_or_else(|e| panic!("{e}"));
+    let mut req = Request::new("GET", target).with_header("host", "in.example");
+    assert_eq!(h.on_request(&mut req), RequestFlow::Continue);
+    req
+}
+
+#[test]
+fn the_seed_example_and_first_match_wins() {
+    let config = r#"{"rules": [{"match": "^/dir(.*)", "replace": "$1"}, {"match": "^/(.*)", "replace": "/other/$1"}]}"#;
+    assert_eq!(rewrite(config, "/dir/a/b?x=1").path(), "/a/b");
+    assert_eq!(rewrite(config, "/dir/a/b?x=1").query(), Some("x=1"));
+    assert_eq!(rewrite(config, "/dir").path(), "/");
+    assert_eq!(rewrite(config, "/z").path(), "/other/z");
+}
+
+#[test]
+fn named_groups_prefixes_query_and_host() {
+    let config = r#"{
+        "strip_prefix": "/api/",
+        "rules": [{"match": "^/users/(?P<id>[0-9]+)$", "replace": "/v2/people/${id}"}],
+        "add_prefix": "/svc",
+        "query": {"set": {"via": "gw"}, "remove": ["debug"]},
+        "host": "backend.internal"
+    }"#;
+    let req = rewrite(config, "/api/users/42?debug=1&a=b");
+    assert_eq!(req.path(), "/svc/v2/people/42");
+    assert_eq!(req.query(), Some("a=b&via=gw"));
+    assert_eq!(req.header("host"), Some("backend.internal"));
+    // The prefix only strips whole segments.
+    assert_eq!(
+        rewrite(r#"{"strip_prefix": "/api"}"#, "/apix").path(),
+        "/apix"
+    );
+}
+
+#[test]
+fn untouched_requests_stay_unmodified() {
+    let req = rewrite(
+        r#"{"rules": [{"match": "^/dir(.*)", "replace": "$1"}]}"#,
+        "/else",
+    );
+    assert!(!req.is_modified());
+}
+
+#[test]
+fn bad_configs_name_the_key() {
+    for (config, key) in [
+        (
+            r#"{"rules": [{"match": "^/(", "replace": ""}]}"#,
+            "rules[0].match",
+        ),
+        (
+            r#"{"rules": [{"match": "^/a", "replace": "$2"}]}"#,
+            "rules[0].replace",
+        ),
+        (r#"{"rules": [{"match": "^/a", "replce": ""}]}"#, "rules[0]"),
+        (r#"{"add_prefix": "v1"}"#, "add_prefix"),
+        (r#"{"host": "a b"}"#, "host"),
+    ] {
+        let err = Harness::<UrlRewrite>::new(config).err().unwrap_or_default();
+        assert!(err.contains(key), "{config}: {err}");
+    }
+}
