@@ -22,7 +22,7 @@ impl ConsistentHash {
                 hasher.update(address.as_bytes());
                 hasher.update(b"#");
                 hasher.update(replica.to_string().as_bytes());
-                ring.push((hasher.finalize(), index as u32));
+                ring.push((spread(hasher.finalize()), index as u32));
             }
         }
         ring.sort_unstable();
@@ -44,6 +44,20 @@ impl ConsistentHash {
 impl Balancer for ConsistentHash {
     fn pick(&self, ctx: &PickContext<'_>) -> Option<usize> {
         let mut ip_buf = [0u8; 16];
-        self.lookup(crc32fast::hash(hash_input(&self.key, ctx, &mut ip_buf)))
+        self.lookup(spread(crc32fast::hash(hash_input(&self.key, ctx, &mut ip_buf))))
     }
+}
+
+/// crc32 is linear: addresses that differ only in their port (all targets on
+/// one host) get ring points that are XOR-shifted copies of each other, and
+/// keys like `/item/1`, `/item/2` land in the same few arcs, so one target can
+/// end up with a tenth of the keys instead of a quarter. A bijective
+/// avalanche step (murmur3's finaliser) after the crc spreads both the points
+/// and the keys evenly without changing which target owns a given key twice.
+fn spread(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
 }

@@ -106,6 +106,28 @@ fn consistent_hash_is_stable_and_moves_about_one_nth_on_removal() {
 }
 
 #[test]
+fn consistent_hash_spreads_targets_that_share_a_host() {
+    // The usual local setup: every target on 127.0.0.1, differing only in port.
+    // Try many port sets; every target must get a fair share in each.
+    let headers = http::HeaderMap::new();
+    let keys: Vec<String> = (0..2_000).map(|i| format!("/item/{i}")).collect();
+    for base in (20_000u16..60_000).step_by(997) {
+        let all: Vec<TargetConfig> = (0..4)
+            .map(|i| {
+                let address = format!("127.0.0.1:{}", base + i * 13 + (base % 7));
+                TargetConfig { address: address.parse().unwrap(), authority: address, weight: 1 }
+            })
+            .collect();
+        let ring = ConsistentHash::new(HashKey::Uri, DEFAULT_REPLICAS_FOR_TEST, &all);
+        let mut per_target = [0usize; 4];
+        for key in &keys {
+            per_target[ring.pick(&ctx(key, &headers)).unwrap()] += 1;
+        }
+        assert!(per_target.iter().all(|&c| (300..=700).contains(&c)), "ports from {base}: {per_target:?}");
+    }
+}
+
+#[test]
 fn consistent_hash_by_header_falls_back_to_client_ip() {
     let b = ConsistentHash::new(HashKey::Header(http::HeaderName::from_static("x-user")), 160, &targets(&[1, 1, 1]));
     let mut with = http::HeaderMap::new();
