@@ -156,6 +156,25 @@ pub fn init<P: Plugin>(config: String) -> Result<P, String> {
     P::new(config, &Context::new(&Imports))
 }
 
+thread_local! {
+    /// Set by the `Plugin` trait's default hooks, so the exports can tell the
+    /// host that this plugin has no such phase.
+    static DEFAULT_HOOK_RAN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by the default `on_request` / `on_response`: the plugin does not
+/// implement that phase.
+pub(crate) fn default_hook_ran() {
+    DEFAULT_HOOK_RAN.with(|ran| ran.set(true));
+}
+
+/// Runs a hook and reports whether it was the trait's default.
+fn run_hook<R>(hook: impl FnOnce() -> R) -> (R, bool) {
+    DEFAULT_HOOK_RAN.with(|ran| ran.set(false));
+    let result = hook();
+    (result, DEFAULT_HOOK_RAN.with(|ran| ran.replace(false)))
+}
+
 pub fn on_request<P: Plugin>(plugin: &P, head: RequestHead) -> RequestAction {
     let mut request = Request::from_parts(
         head.method,
@@ -163,7 +182,11 @@ pub fn on_request<P: Plugin>(plugin: &P, head: RequestHead) -> RequestAction {
         head.query,
         headers_from_wit(head.headers),
     );
-    match plugin.on_request(&mut request, &Context::new(&Imports)) {
+    let (flow, default) = run_hook(|| plugin.on_request(&mut request, &Context::new(&Imports)));
+    if default {
+        return RequestAction::NoPhase;
+    }
+    match flow {
         RequestFlow::Respond(r) => RequestAction::Respond(response_to_wit(r)),
         RequestFlow::Continue if !request.is_modified() => RequestAction::Continue(None),
         RequestFlow::Continue => {
@@ -180,7 +203,10 @@ pub fn on_request<P: Plugin>(plugin: &P, head: RequestHead) -> RequestAction {
 
 pub fn on_response<P: Plugin>(plugin: &P, head: WitResponseHead) -> ResponseAction {
     let mut response = ResponseHead::from_parts(head.status, headers_from_wit(head.headers));
-    let flow = plugin.on_response(&mut response, &Context::new(&Imports));
+    let (flow, default) = run_hook(|| plugin.on_response(&mut response, &Context::new(&Imports)));
+    if default {
+        return ResponseAction::NoPhase;
+    }
     let new_head = if response.is_modified() {
         let (status, headers) = response.into_parts();
         Some(WitResponseHead {

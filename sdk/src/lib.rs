@@ -79,18 +79,23 @@ pub trait Plugin: Sized + 'static {
 
     /// Runs before the request goes upstream, in the route's plugin order.
     /// Change `request` to change what the upstream sees, or answer with
-    /// `RequestFlow::Respond`. Default: continue unchanged.
+    /// `RequestFlow::Respond`. Default: continue unchanged — and a plugin
+    /// that keeps this default is not called in the request phase at all
+    /// (the gateway learns so from its first call).
     fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
         let _ = (request, cx);
+        guest::default_hook_ran();
         RequestFlow::Continue
     }
 
     /// Runs on the way back, in reverse plugin order, only if this plugin's
     /// `on_request` ran. Change `response` to change status or headers,
     /// replace the response, or ask for the body with
-    /// `ResponseFlow::RewriteBody`. Default: continue unchanged.
+    /// `ResponseFlow::RewriteBody`. Default: continue unchanged, and, as for
+    /// `on_request`, a plugin that keeps the default costs nothing here.
     fn on_response(&self, response: &mut ResponseHead, cx: &Context) -> ResponseFlow {
         let _ = (response, cx);
+        guest::default_hook_ran();
         ResponseFlow::Continue
     }
 

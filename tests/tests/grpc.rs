@@ -205,3 +205,27 @@ async fn grpc_timeout_is_respected_with_deadline_exceeded() {
     let _ = response.into_body().collect().await;
     backend.release();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_call_gets_resource_exhausted() {
+    let echo = EchoBackend::start().await;
+    let cert = TestCert::new(&["localhost"]);
+    let dir = wasmgate_tests::plugins::PluginDir::with(&[("rate-limit", "rate-limit")]);
+    // Two calls per minute for the whole route.
+    let limit = r#"plugins = [ { name = "rate-limit", config = { rate = 2, per = "minute", burst = 2, key = "route" } } ]"#;
+    let text = config(&cert, echo.addr, "").replace("upstream = \"echo\"\n", &format!("upstream = \"echo\"\n{limit}\n"))
+        + &format!("\n[plugins]\ndir = \"{}\"\n", dir.path().display());
+    let gw = gateway(&text);
+    let mut client = EchoClient::h2c(gw.local_addr("web").unwrap()).await;
+    for seq in 0..2 {
+        let reply = client.unary(Request::new(Msg::new("within the limit", seq))).await.expect("admitted");
+        assert_eq!(reply.get_ref().seq, seq);
+    }
+    let status = client.unary(Request::new(Msg::new("one too many", 2))).await.expect_err("refused");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("rate limit"), "{status:?}");
+    assert!(status.metadata().get("retry-after").is_some(), "the plugin's headers travel as metadata: {status:?}");
+    // The connection is still good for the next call (refused again: same bucket).
+    let again = client.unary(Request::new(Msg::new("still limited", 3))).await.expect_err("refused");
+    assert_eq!(again.code(), Code::ResourceExhausted);
+}

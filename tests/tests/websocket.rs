@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use wasmgate_tests::plugins::PluginDir;
 use wasmgate_tests::{closed_port, gateway};
 
 /// What the WebSocket server saw: the handshake's path and headers, then the
@@ -59,6 +60,14 @@ async fn ws_echo_server() -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
 }
 
 fn config(target: SocketAddr, idle: &str) -> String {
+    config_with_plugins(target, idle, "", "")
+}
+
+/// `plugins`: the route's `plugins = [...]` items; `dir`: the plugin folder.
+fn config_with_plugins(target: SocketAddr, idle: &str, plugins: &str, dir: &str) -> String {
+    let plugin_lines =
+        if plugins.is_empty() { String::new() } else { format!("plugins = [ {plugins} ]\n") };
+    let plugin_table = if dir.is_empty() { String::new() } else { format!("[plugins]\ndir = \"{dir}\"\n") };
     format!(
         r#"
 [[listener]]
@@ -71,11 +80,12 @@ listener = "web"
 path_prefix = "/ws"
 strip_prefix = true
 upstream = "chat"
-
+{plugin_lines}
 [[upstream]]
 name = "chat"
 targets = [{{ address = "{target}" }}]
 
+{plugin_table}
 [runtime]
 workers = 2
 
@@ -171,4 +181,35 @@ async fn an_idle_websocket_is_closed() {
     let end = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("idle websocket kept open");
     assert!(!matches!(end, Some(Ok(Message::Text(_)))), "unexpected message: {end:?}");
     assert!(started.elapsed() >= Duration::from_millis(300), "closed too early: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_goes_through_the_routes_auth_plugin() {
+    let (server, mut seen) = ws_echo_server().await;
+    let dir = PluginDir::with(&[("key-auth", "key-auth")]);
+    let auth = r#"{ name = "key-auth", config = { query = "apikey", keys = [ { consumer = "chat-app", key = "let-me-in" } ] } }"#;
+    let gw = gateway(&config_with_plugins(server, "60s", auth, &dir.path().display().to_string()));
+    let addr = gw.local_addr("web").unwrap();
+
+    // No key, then a wrong key: the plugin answers 401 and nothing is upgraded.
+    for path in ["/ws/room/1", "/ws/room/1?apikey=wrong"] {
+        match connect(addr, path).await {
+            Err(WsError::Http(response)) => {
+                assert_eq!(response.status(), 401, "{path}");
+                assert!(response.headers().contains_key("www-authenticate"), "{path}: {:?}", response.headers());
+            }
+            other => panic!("{path}: expected a 401, got {:?}", other.map(|_| "a websocket")),
+        }
+    }
+    assert!(seen.try_recv().is_err(), "a refused handshake reached the server");
+
+    // The right key: upgraded, and the key itself does not go upstream.
+    let mut ws = connect(addr, "/ws/room/1?apikey=let-me-in").await.expect("handshake with a valid key");
+    match seen.recv().await {
+        Some(Seen::Handshake { path, .. }) => assert_eq!(path, "/room/1", "the key was stripped from the query"),
+        other => panic!("expected the handshake, got {other:?}"),
+    }
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("echo stalled");
+    assert_eq!(echo.unwrap().unwrap(), Message::Text("hello".into()));
 }

@@ -38,6 +38,7 @@ mod options;
 mod process;
 mod report;
 mod scenarios;
+mod soak;
 mod wrk;
 
 use std::net::SocketAddr;
@@ -92,11 +93,24 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut rows = start_rows(&env, &selected)?;
 
     measure_all(&opts, &tools, &pinning, &mut upstream, &mut rows)?;
+    let mut soaks = Vec::new();
+    if let Some(requests) = opts.soak {
+        let wrk = WrkRun { wrk: &tools.wrk, pinning: &pinning, connections: opts.connections };
+        for row in rows.iter_mut().filter(|r| r.scenario.name.starts_with("wasmgate")) {
+            if let Some(process) = row.running.process.as_mut() {
+                soaks.push(soak::run(&wrk, row.scenario.name, &row.running.url, process, requests)?);
+            }
+        }
+    }
     let notes = stop_all(&mut rows);
     upstream.stop();
 
     let results: Vec<RowResult> = rows.into_iter().map(|r| r.result).collect();
     print_report(&opts, &tools, &pinning, &machine, &results, &notes);
+    if !soaks.is_empty() {
+        println!();
+        print!("{}", soak::table(&soaks));
+    }
     Ok(())
 }
 

@@ -5,8 +5,10 @@
 //! - `test`: install what the test suite needs that a fresh machine lacks,
 //!   then run every test in the workspace.
 //! - `bench`: the benchmark against nginx and direct (see `docs/benchmark.md`).
+//! - `fuzz [SECONDS]`: every cargo-fuzz target for a bounded time (nightly).
 
 mod bench;
+mod fuzz;
 mod prerequisites;
 mod quickstart;
 mod test;
@@ -21,8 +23,9 @@ fn main() -> ExitCode {
         Some("quickstart") => quickstart::run(),
         Some("test") => test::run(rest),
         Some("bench") => bench::run(rest),
+        Some("fuzz") => fuzz::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <quickstart | test [cargo test args] | bench [--help]>");
+            eprintln!("usage: cargo xtask <quickstart | test [cargo test args] | bench [--help] | fuzz [SECONDS]>");
             return ExitCode::from(2);
         }
     };

@@ -13,7 +13,8 @@ const NEEDED: &[Program] = &[
 pub fn run(extra: &[String]) -> Result<(), String> {
     prerequisites::wasm_target()?;
     prerequisites::programs(NEEDED)?;
-    let mut args = vec!["test", "--workspace"];
+    // --no-fail-fast: one red test binary must not hide the others from CI.
+    let mut args = vec!["test", "--workspace", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
     crate::cargo(&args)
 }

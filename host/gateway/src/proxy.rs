@@ -3,6 +3,7 @@
 mod body;
 mod degrade;
 mod error;
+mod h1;
 pub mod grpc;
 mod middleware;
 pub mod headers;
@@ -122,8 +123,12 @@ fn error_response(e: ProxyError, grpc: bool) -> Response<ResponseBody> {
     } else {
         tracing::debug!(error = %e, "request refused");
     }
-    if grpc && !matches!(e, ProxyError::Unavailable { .. }) {
-        return grpc::error_response(&e);
+    if grpc {
+        match e {
+            ProxyError::Answered(answer) => return grpc::plugin_answer(*answer.0),
+            ProxyError::Unavailable { .. } => {}
+            e => return grpc::error_response(&e),
+        }
     }
     e.into_response()
 }
@@ -192,9 +197,12 @@ async fn forward(
                 req.headers_mut().insert(header::HOST, value.clone());
             }
         }
-        let outcome = match upstream.config.protocol.is_h2() {
-            false => send(upstream, target, req).await,
-            true => pool_h2::send(upstream, target, req).await,
+        let outcome = if upstream.config.protocol.is_h2() {
+            pool_h2::send(upstream, target, req).await
+        } else if h1::fits(&req) {
+            h1::send(upstream, target, req).await
+        } else {
+            send(upstream, target, req).await
         };
         target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
         match outcome {
@@ -274,7 +282,7 @@ async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody
                         None => ProxyError::Upstream {
                             upstream: upstream.name().to_owned(),
                             target,
-                            reason: e.into_error(),
+                            reason: Box::new(e.into_error()),
                         },
                     }))
                 }

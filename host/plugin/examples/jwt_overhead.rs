@@ -1,6 +1,6 @@
 //! Added per-request latency of the standard `jwt-auth` plugin (HS256),
 //! in-process: the median of one `Chain::on_request` (request phase) with
-//! `jwt-auth`, next to the same with the `noop` test plugin and with no
+//! `jwt-auth`, next to the same with the `pass` test plugin and with no
 //! plugin at all, over 50 000 requests each (after a warm-up). The token is
 //! verified on every call; the bar is ≤ 20 µs median.
 //!
@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .load_file(&test_plugin("jwt-auth"))?
         .configure(&jwt_config, OnError::FailClosed)?]);
     let noop = Chain::new(vec![runtime
-        .load_file(&test_plugin("noop"))?
+        .load_file(&test_plugin("pass"))?
         .configure("{}", OnError::FailClosed)?]);
     let (request, ()) = http::Request::builder()
         .method("GET")
@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!("request phase, median over {CALLS} requests:");
     println!("  no plugin: {:.2} µs", us(none));
-    println!("  noop:      {:.2} µs", us(noop));
+    println!("  pass:      {:.2} µs", us(noop));
     println!(
         "  jwt-auth:  {:.2} µs (HS256 verified, consumer header + scratch set)",
         us(jwt)

@@ -1,5 +1,5 @@
-//! Per-call overhead of a no-op plugin, in-process: the median time of one
-//! `Chain::on_request` and one `Chain::on_response` through the `noop` test
+//! Per-call overhead of a pass-through plugin, in-process: the median time of one
+//! `Chain::on_request` and one `Chain::on_response` through the `pass` test
 //! plugin, over 100 000 calls each (after a warm-up).
 //!
 //! ```text
@@ -24,8 +24,8 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = PluginRuntime::new(RuntimeSettings::default())?;
     let started = Instant::now();
-    let plugin = runtime.load_file(&test_plugin("noop"))?;
-    println!("compile noop.wasm: {:?}", started.elapsed());
+    let plugin = runtime.load_file(&test_plugin("pass"))?;
+    println!("compile pass.wasm: {:?}", started.elapsed());
     let started = Instant::now();
     let configured = plugin.configure("{}", OnError::FailClosed)?;
     println!("configure (instantiate + init): {:?}", started.elapsed());
@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (name, samples) in [("on_request", on_request), ("on_response", on_response)] {
         println!(
-            "{name}: median {:.2} µs, p99 {:.2} µs over {CALLS} calls (one header, no-op plugin)",
+            "{name}: median {:.2} µs, p99 {:.2} µs over {CALLS} calls (one header, pass-through plugin)",
             percentile(&samples, 0.5).as_secs_f64() * 1e6,
             percentile(&samples, 0.99).as_secs_f64() * 1e6,
         );

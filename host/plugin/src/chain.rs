@@ -120,9 +120,16 @@ impl Chain {
     ) -> RequestOutcome {
         let limits = self.limits();
         for (at, plugin) in self.plugins.iter().enumerate() {
+            if !plugin.plugin().phases().request() {
+                continue;
+            }
             let head = convert::request_head(parts);
             let failure = match plugin.call(ctx, |b, store| b.call_on_request(store, &head)) {
                 Ok(RequestAction::Continue(None)) => continue,
+                Ok(RequestAction::NoPhase) => {
+                    plugin.plugin().phases().drop_request();
+                    continue;
+                }
                 Ok(RequestAction::Continue(Some(new))) => {
                     match convert::apply_request_head(parts, new, limits) {
                         Ok(()) => continue,
@@ -168,8 +175,15 @@ impl Chain {
         let mut plan = BodyRewrite::default();
         for at in (0..ran.min(self.plugins.len())).rev() {
             let plugin = &self.plugins[at];
+            if !plugin.plugin().phases().response() {
+                continue;
+            }
             let head = convert::response_head(parts);
             let failure = match plugin.call(ctx, |b, store| b.call_on_response(store, &head)) {
+                Ok(ResponseAction::NoPhase) => {
+                    plugin.plugin().phases().drop_response();
+                    continue;
+                }
                 Ok(ResponseAction::Continue(new)) => match new {
                     None => continue,
                     Some(new) => match convert::apply_response_head(parts, new, limits) {

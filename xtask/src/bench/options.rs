@@ -17,6 +17,8 @@ options:
   --only ROW[,ROW]     run only these rows (repeatable); rows: {ROWS}
   --quick              smoke test: 1 repeat, 3s, 1s warmup (explicit flags still win)
   --wasmgate-bin PATH  benchmark this binary instead of building target/release/wasmgate
+  --soak N             afterwards, send N requests (e.g. 1000000) through each wasmgate row
+                       and report its RSS after the first 100 000 and at the end
   --keep-temp          keep the temp dir (configs, logs) and print its path
   -h, --help           this text";
 
@@ -31,6 +33,8 @@ pub struct Options {
     pub only: Vec<String>,
     pub wasmgate_bin: Option<PathBuf>,
     pub keep_temp: bool,
+    /// Requests for the RSS soak (`--soak`), none by default.
+    pub soak: Option<u64>,
 }
 
 /// What the command line asked for: settings, or just the help text.
@@ -50,6 +54,7 @@ struct Given {
     quick: bool,
     wasmgate_bin: Option<PathBuf>,
     keep_temp: bool,
+    soak: Option<u64>,
 }
 
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
@@ -76,6 +81,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             "--quick" => given.quick = true,
             "--wasmgate-bin" => given.wasmgate_bin = Some(PathBuf::from(value()?)),
             "--keep-temp" => given.keep_temp = true,
+            "--soak" => given.soak = Some(u64::from(positive(flag, &value()?)?)),
             other => return Err(format!("unknown option `{other}` (try --help)")),
         }
     }
@@ -92,6 +98,7 @@ fn resolve(g: Given) -> Options {
         only: g.only,
         wasmgate_bin: g.wasmgate_bin,
         keep_temp: g.keep_temp,
+        soak: g.soak,
     }
 }
 

@@ -100,6 +100,14 @@ impl Proc {
         }
     }
 
+    /// Resident set size in KiB (`VmRSS` from /proc), while it runs.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

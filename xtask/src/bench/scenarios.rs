@@ -83,7 +83,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "wasmgate-noop",
-        about: "wrk -> wasmgate (1 worker, one no-op Wasm plugin) -> upstream",
+        about: "wrk -> wasmgate (1 worker, one pass-through plugin called in both phases) -> upstream",
         load: Load::Wrk,
         vs: Some("wasmgate"),
         start: plugins::start_wasmgate_noop,

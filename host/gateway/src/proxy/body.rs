@@ -167,6 +167,8 @@ impl Body for RequestBody {
 /// What goes to the client: the upstream's body, streamed, or one the gateway made.
 pub enum ResponseBody {
     Upstream(UpstreamBody),
+    /// Read straight off an upstream HTTP/1.1 connection (`h1.rs`).
+    H1(super::h1::H1Body),
     Full(Option<Bytes>),
     /// Bytes already read (for a plugin that then declined them), then the rest.
     Chained(Option<Bytes>, Box<ResponseBody>),
@@ -182,13 +184,17 @@ impl ResponseBody {
     }
 }
 
+/// Why a response body broke off (the client sees the connection or stream cut).
+pub type ResponseBodyError = Box<dyn std::error::Error + Send + Sync>;
+
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ResponseBodyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
         match self.get_mut() {
-            ResponseBody::Upstream(body) => Pin::new(body).poll_frame(cx),
+            ResponseBody::Upstream(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            ResponseBody::H1(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Chained(head, rest) => match head.take() {
                 Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
@@ -200,6 +206,7 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Upstream(body) => body.is_end_stream(),
+            ResponseBody::H1(body) => body.is_end_stream(),
             ResponseBody::Full(bytes) => bytes.is_none(),
             ResponseBody::Chained(head, rest) => head.is_none() && rest.is_end_stream(),
         }
@@ -208,6 +215,7 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             ResponseBody::Upstream(body) => body.size_hint(),
+            ResponseBody::H1(body) => body.size_hint(),
             ResponseBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
             ResponseBody::Chained(..) => SizeHint::default(),

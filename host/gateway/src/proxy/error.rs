@@ -25,7 +25,7 @@ pub enum ProxyError {
     #[error("upstream `{upstream}`: {target} sent no response within {after:?}")]
     Timeout { upstream: String, target: SocketAddr, after: Duration },
     #[error("upstream `{upstream}`: {target} failed: {reason}")]
-    Upstream { upstream: String, target: SocketAddr, reason: hyper::Error },
+    Upstream { upstream: String, target: SocketAddr, reason: Box<dyn std::error::Error + Send + Sync> },
     /// The upstream's body broke while the gateway buffered it for a plugin.
     #[error("the upstream response body failed")]
     BadGatewayBody,

@@ -90,6 +90,35 @@ pub fn error_response(e: &ProxyError) -> Response<ResponseBody> {
     trailers_only(status_for(e.status()), &e.to_string())
 }
 
+/// A plugin's answer to a gRPC call. An answer that is already gRPC (HTTP
+/// `200`, or carrying `grpc-status`) goes out as the plugin made it. Any other
+/// status becomes a trailers-only response with the mapped code (a rate
+/// limiter's `429` is `RESOURCE_EXHAUSTED`, an auth plugin's `401`
+/// `UNAUTHENTICATED`); the plugin's headers (`retry-after`, `x-ratelimit-*`,
+/// `www-authenticate`) are kept as metadata, and a short text body becomes the
+/// `grpc-message`.
+pub fn plugin_answer(answer: Response<ResponseBody>) -> Response<ResponseBody> {
+    if answer.status() == StatusCode::OK || answer.headers().contains_key("grpc-status") {
+        return answer;
+    }
+    let (parts, body) = answer.into_parts();
+    let text = match &body {
+        ResponseBody::Full(Some(bytes)) => std::str::from_utf8(bytes).ok().map(str::trim),
+        _ => None,
+    };
+    let message = match text {
+        Some(text) if !text.is_empty() && text.len() <= 256 => text.to_owned(),
+        _ => parts.status.canonical_reason().unwrap_or("refused by the gateway").to_owned(),
+    };
+    let mut response = trailers_only(status_for(parts.status), &message);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !response.headers().contains_key(name) {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
+    response
+}
+
 /// gRPC's `grpc-message` encoding: printable ASCII except `%` as is, the rest `%XX`.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -120,6 +149,25 @@ mod tests {
         assert_eq!(r.headers()["grpc-status"], "8");
         assert_eq!(r.headers()["grpc-message"], "rate limited: 100%25");
         assert_eq!(r.headers()["content-type"], "application/grpc");
+    }
+
+    #[test]
+    fn a_plugins_refusal_becomes_a_grpc_status_with_its_headers() {
+        let mut refusal = Response::new(ResponseBody::full("rate limit exceeded\n"));
+        *refusal.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        refusal.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+        refusal.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let r = plugin_answer(refusal);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["grpc-status"], "8");
+        assert_eq!(r.headers()["grpc-message"], "rate limit exceeded");
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_eq!(r.headers()["content-type"], "application/grpc");
+
+        let mut already = Response::new(ResponseBody::Full(None));
+        already.headers_mut().insert("grpc-status", HeaderValue::from_static("5"));
+        *already.status_mut() = StatusCode::OK;
+        assert_eq!(plugin_answer(already).headers()["grpc-status"], "5");
     }
 
     #[test]

@@ -151,7 +151,7 @@ pub(super) async fn send(upstream: &Upstream, target: &Target, mut req: Request<
                         None => ProxyError::Upstream {
                             upstream: upstream.name().to_owned(),
                             target: address,
-                            reason: e.into_error(),
+                            reason: Box::new(e.into_error()),
                         },
                     }))
                 }

@@ -1,5 +1,5 @@
-//! Does nothing: every hook keeps its default. Used to measure the cost of a
-//! plugin call.
+//! Does nothing: every hook keeps its default, so after its first request the
+//! gateway calls it in neither phase (see `pass` for a plugin that is called).
 
 use wasmgate_sdk::prelude::*;
 

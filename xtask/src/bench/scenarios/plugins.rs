@@ -97,7 +97,7 @@ fn start_with_plugins(env: &Env, row: &str, crates: &[&str], plugins: &str) -> R
 
 /// One plugin that does nothing: the fixed cost of the Wasm chain.
 pub fn start_wasmgate_noop(env: &Env) -> Result<Running, String> {
-    start_with_plugins(env, "wasmgate-noop", &["test-noop"], r#"{ name = "test-noop" }"#)
+    start_with_plugins(env, "wasmgate-noop", &["test-pass"], r#"{ name = "test-pass" }"#)
 }
 
 /// Three small plugins on every request: add a header, take from a token

@@ -1,0 +1,129 @@
+//! Upstream HTTP/1.1 connections the request task drives itself, and this
+//! worker's pool of idle ones.
+//!
+//! A connection here is just the stream and its read buffer: no task of its
+//! own, no channel between the request and the socket. The request that owns
+//! it writes the head, reads the response head, and its response body reads
+//! the rest; when that body ends cleanly the connection goes back to the pool
+//! of the worker thread it lives on (each worker has its own event loop, so
+//! the pool needs no lock).
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+
+use crate::config::UpstreamTls;
+use crate::tls::MaybeTls;
+
+/// Read buffer size of a fresh connection; response heads are usually far
+/// smaller, bodies are read in pieces of about this size.
+const READ_BUFFER: usize = 16 * 1024;
+
+pub struct Conn {
+    pub io: MaybeTls,
+    /// Bytes read from the upstream and not yet consumed.
+    pub buf: BytesMut,
+}
+
+impl Conn {
+    /// Opens a connection (TCP_NODELAY; TLS when `tls` says so, with the
+    /// target's `authority` as the default server name) within `timeout`.
+    pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&UpstreamTls, &str)>) -> io::Result<Conn> {
+        let open = async {
+            let stream = TcpStream::connect(target).await?;
+            stream.set_nodelay(true)?;
+            let io = match tls {
+                Some((tls, authority)) => crate::tls::connect(stream, tls, authority).await?,
+                None => MaybeTls::Plain(stream),
+            };
+            Ok(Conn { io, buf: BytesMut::with_capacity(READ_BUFFER) })
+        };
+        match tokio::time::timeout(timeout, open).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {timeout:?}"))),
+        }
+    }
+
+    /// Whether an idle connection still looks usable: the upstream has neither
+    /// closed it nor sent anything unasked (a TLS close_notify, a stray
+    /// response). Costs one non-blocking `recv(MSG_PEEK)`.
+    pub fn looks_alive(&self) -> bool {
+        let tcp = match &self.io {
+            MaybeTls::Plain(tcp) => tcp,
+            MaybeTls::Tls(tls) => tls.get_ref().0,
+        };
+        let mut probe = [0u8; 1];
+        let mut probe = tokio::io::ReadBuf::new(&mut probe);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        matches!(tcp.poll_peek(&mut cx, &mut probe), std::task::Poll::Pending)
+    }
+
+    /// Makes room for one more read.
+    pub fn reserve(&mut self) {
+        if self.buf.capacity() - self.buf.len() < READ_BUFFER / 4 {
+            self.buf.reserve(READ_BUFFER);
+        }
+    }
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+thread_local! {
+    /// Idle connections by target. A handful of targets per worker is the
+    /// norm, so a linear scan beats hashing the address on every request.
+    static IDLE: RefCell<Vec<(SocketAddr, Vec<Idle>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The newest idle connection to `target` that has not been idle for
+/// `max_idle_time`, if this worker has one.
+pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Conn> {
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let (_, list) = idle.iter_mut().find(|(addr, _)| *addr == target)?;
+        while let Some(entry) = list.pop() {
+            if entry.since.elapsed() < max_idle_time {
+                return Some(entry.conn);
+            }
+        }
+        None
+    })
+}
+
+/// Where a connection goes when its response is complete.
+pub struct Home {
+    pub target: SocketAddr,
+    /// Most idle connections kept for the target (0: none).
+    pub keepalive: usize,
+}
+
+impl Home {
+    /// Keeps `conn` for the next request to the same target, if there is room
+    /// and nothing unread is left on it (bytes after a complete response mean
+    /// the upstream broke framing: such a connection is closed).
+    pub fn give_back(&self, conn: Conn) {
+        if self.keepalive == 0 || !conn.buf.is_empty() {
+            return;
+        }
+        IDLE.with(|idle| {
+            let mut idle = idle.borrow_mut();
+            let at = match idle.iter().position(|(addr, _)| *addr == self.target) {
+                Some(at) => at,
+                None => {
+                    idle.push((self.target, Vec::new()));
+                    idle.len() - 1
+                }
+            };
+            let list = &mut idle[at].1;
+            if list.len() < self.keepalive {
+                list.push(Idle { conn, since: Instant::now() });
+            }
+        });
+    }
+}

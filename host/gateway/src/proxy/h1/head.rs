@@ -1,0 +1,261 @@
+//! The request head as bytes on the wire, and the response head read back:
+//! status, headers and how the body is framed (RFC 9112 §6.3).
+
+use bytes::BytesMut;
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{request, response, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+/// Most header lines accepted in a response head (as hyper's default).
+const MAX_HEADERS: usize = 100;
+
+/// `METHOD path HTTP/1.1`, the headers, the blank line. Header values cannot
+/// hold CR or LF (`HeaderValue` refuses them), so nothing can be injected.
+pub fn encode_request(parts: &request::Parts) -> Vec<u8> {
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let size = parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>();
+    let mut out = Vec::with_capacity(parts.method.as_str().len() + target.len() + size + 16);
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &parts.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (a response to HEAD, 204, 304).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes the connection.
+    UntilClose,
+}
+
+#[derive(Debug)]
+pub struct Head {
+    pub parts: response::Parts,
+    pub framing: Framing,
+    /// Whether the connection may carry another request after this response.
+    pub reusable: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HeadError {
+    #[error("malformed response head: {0}")]
+    Malformed(&'static str),
+    #[error("response head larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+fn malformed(e: httparse::Error) -> HeadError {
+    HeadError::Malformed(match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "not HTTP/1.x",
+    })
+}
+
+/// Parses a response head from the front of `buf`, taking its bytes out of
+/// `buf` when it is complete. `Ok(None)`: not complete yet (read more).
+/// Informational responses (1xx) are skipped; a `101` is refused, since
+/// upgrade requests do not come this way.
+pub fn parse_response(buf: &mut BytesMut, method: &Method, max: usize) -> Result<Option<Head>, HeadError> {
+    loop {
+        // Offsets of names and values inside the head, so the values can share
+        // its bytes instead of being copied one by one.
+        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+        let (len, code, minor, count) = {
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut slots);
+            let len = match response.parse(buf) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) if buf.len() > max => return Err(HeadError::TooLarge(max)),
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(malformed(e)),
+            };
+            if len > max {
+                return Err(HeadError::TooLarge(max));
+            }
+            let base = buf.as_ptr() as usize;
+            for (span, header) in spans.iter_mut().zip(response.headers.iter()) {
+                let name = header.name.as_ptr() as usize - base;
+                let value = header.value.as_ptr() as usize - base;
+                *span = (name, name + header.name.len(), value, value + header.value.len());
+            }
+            let code = response.code.ok_or(HeadError::Malformed("no status"))?;
+            let minor = response.version.ok_or(HeadError::Malformed("no version"))?;
+            (len, code, minor, response.headers.len())
+        };
+        let head = buf.split_to(len).freeze();
+        let status = StatusCode::from_u16(code).map_err(|_| HeadError::Malformed("status out of range"))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(HeadError::Malformed("101 Switching Protocols without an upgrade request"));
+        }
+        if status.is_informational() {
+            continue;
+        }
+        let mut headers = HeaderMap::with_capacity(count);
+        for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+            let name = HeaderName::from_bytes(&head[name_start..name_end])
+                .map_err(|_| HeadError::Malformed("invalid header name"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
+                .map_err(|_| HeadError::Malformed("invalid header value"))?;
+            headers.append(name, value);
+        }
+        return framing(status, minor, headers, method).map(Some);
+    }
+}
+
+/// Body framing and connection reuse from the status and headers; takes the
+/// framing headers out where the gateway re-frames the body itself.
+fn framing(status: StatusCode, minor: u8, mut headers: HeaderMap, method: &Method) -> Result<Head, HeadError> {
+    let mut reusable = minor == 1;
+    for value in headers.get_all(CONNECTION) {
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"close") {
+                reusable = false;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") && minor == 0 {
+                reusable = true;
+            }
+        }
+    }
+    let framing = if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        Framing::Empty
+    } else if headers.contains_key(TRANSFER_ENCODING) {
+        let chunked = minor == 1
+            && headers
+                .get_all(TRANSFER_ENCODING)
+                .iter()
+                .last()
+                .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        if headers.contains_key(CONTENT_LENGTH) {
+            // Both: Transfer-Encoding wins, and the connection is not trusted again.
+            headers.remove(CONTENT_LENGTH);
+            reusable = false;
+        }
+        if chunked {
+            Framing::Chunked
+        } else {
+            reusable = false;
+            Framing::UntilClose
+        }
+    } else if headers.contains_key(CONTENT_LENGTH) {
+        let mut length = None;
+        for value in headers.get_all(CONTENT_LENGTH) {
+            let n = parse_length(value.as_bytes()).ok_or(HeadError::Malformed("invalid Content-Length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(HeadError::Malformed("conflicting Content-Length values"));
+            }
+            length = Some(n);
+        }
+        Framing::Length(length.unwrap_or(0))
+    } else {
+        reusable = false;
+        Framing::UntilClose
+    };
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = status;
+    parts.version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
+    parts.headers = headers;
+    Ok(Head { parts, framing, reusable })
+}
+
+/// A Content-Length: digits only (a list of equal values counts as one).
+fn parse_length(value: &[u8]) -> Option<u64> {
+    let mut result: Option<u64> = None;
+    for part in value.split(|&b| b == b',') {
+        let part = part.trim_ascii();
+        if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n: u64 = std::str::from_utf8(part).ok()?.parse().ok()?;
+        if result.is_some_and(|r| r != n) {
+            return None;
+        }
+        result = Some(n);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(text: &str) -> BytesMut {
+        BytesMut::from(text.as_bytes())
+    }
+
+    fn parse(text: &str) -> Result<Option<Head>, HeadError> {
+        parse_response(&mut bytes(text), &Method::GET, 64 * 1024)
+    }
+
+    #[test]
+    fn the_request_head_is_written_as_http_1_1() {
+        let (parts, ()) = http::Request::get("/a/b?c=d").header("host", "up").header("x-two", "1").body(()).unwrap().into_parts();
+        assert_eq!(encode_request(&parts), b"GET /a/b?c=d HTTP/1.1\r\nhost: up\r\nx-two: 1\r\n\r\n");
+    }
+
+    #[test]
+    fn lengths_chunks_and_close_delimited_bodies_are_told_apart() {
+        let head = parse("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-A: b\r\n\r\nbody").unwrap().unwrap();
+        assert_eq!((head.framing, head.reusable), (Framing::Length(12), true));
+        assert_eq!(head.parts.headers["x-a"], "b");
+
+        let head = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap().unwrap();
+        assert_eq!((head.framing, head.reusable), (Framing::Chunked, true));
+
+        let head = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n").unwrap().unwrap();
+        assert_eq!((head.framing, head.reusable), (Framing::Chunked, false), "TE wins over CL, no reuse");
+        assert!(!head.parts.headers.contains_key(CONTENT_LENGTH));
+
+        let head = parse("HTTP/1.1 200 OK\r\n\r\n").unwrap().unwrap();
+        assert_eq!((head.framing, head.reusable), (Framing::UntilClose, false));
+
+        let head = parse("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Empty);
+
+        let head = parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap().unwrap();
+        assert!(!head.reusable);
+
+        let head = parse("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n").unwrap().unwrap();
+        assert!(!head.reusable, "HTTP/1.0 without keep-alive");
+    }
+
+    #[test]
+    fn heads_arrive_in_pieces_and_informational_responses_are_skipped() {
+        let mut buf = bytes("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Le");
+        assert!(matches!(parse_response(&mut buf, &Method::GET, 1024), Ok(None)));
+        buf.extend_from_slice(b"ngth: 2\r\n\r\nhi");
+        let head = parse_response(&mut buf, &Method::GET, 1024).unwrap().unwrap();
+        assert_eq!(head.parts.status, 200);
+        assert_eq!(&buf[..], b"hi", "the body's bytes stay in the buffer");
+    }
+
+    #[test]
+    fn bad_heads_are_refused() {
+        assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n").is_err());
+        assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").is_err());
+        assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").is_err());
+        assert!(parse("HTTP/1.1 101 Switching Protocols\r\n\r\n").is_err());
+        assert!(parse("HTTP/1.1 20 OK\r\n\r\n").is_err());
+        assert!(parse("SSH-2.0-OpenSSH\r\n\r\n").is_err());
+        let big = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(2000));
+        assert_eq!(parse_response(&mut bytes(&big), &Method::GET, 1024).unwrap_err(), HeadError::TooLarge(1024));
+        let same = parse("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n").unwrap().unwrap();
+        assert_eq!(same.framing, Framing::Length(3));
+    }
+}
