@@ -3,7 +3,7 @@
 //! the gateway's imports.
 
 use crate::bindings::wasmgate::plugin::types::{
-    Header, RequestAction, RequestHead, Response as WitResponse, ResponseAction,
+    RequestAction, RequestHead, Response as WitResponse, ResponseAction,
     ResponseHead as WitResponseHead,
 };
 use crate::bindings::wasmgate::plugin::{clock, context, counters, kv, log};
@@ -130,16 +130,13 @@ fn install_panic_hook() {
     }));
 }
 
-fn headers_from_wit(headers: Vec<Header>) -> Headers {
-    Headers::from_lines(headers.into_iter().map(|h| (h.name, h.value)).collect())
+/// The WIT `header-block` is `Headers`' own form: nothing to convert.
+fn headers_from_wit(block: Vec<u8>) -> Headers {
+    Headers::from_block(block)
 }
 
-fn headers_to_wit(headers: Headers) -> Vec<Header> {
-    headers
-        .into_lines()
-        .into_iter()
-        .map(|(name, value)| Header { name, value })
-        .collect()
+fn headers_to_wit(headers: Headers) -> Vec<u8> {
+    headers.into_block()
 }
 
 fn response_to_wit(r: Response) -> WitResponse {

@@ -2,9 +2,30 @@
 
 /// Header lines in order. Names are stored lower-case; values are bytes
 /// (use [`Headers::get`] for the common text case).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Kept in the gateway's wire form, the WIT `header-block` (`name:value\n`
+/// per line): what the gateway sends becomes a `Headers` without parsing or
+/// allocating, a plugin that only reads one header scans a few hundred bytes,
+/// and one that changes nothing sends nothing back.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    lines: Vec<(String, Vec<u8>)>,
+    block: Vec<u8>,
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|(n, v)| (n, String::from_utf8_lossy(v))))
+            .finish()
+    }
+}
+
+/// One line of a block: (name, value), split at the first `:`.
+fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) => (&line[..colon], &line[colon + 1..]),
+        None => (line, &[]),
+    }
 }
 
 impl Headers {
@@ -12,12 +33,21 @@ impl Headers {
         Self::default()
     }
 
-    pub(crate) fn from_lines(lines: Vec<(String, Vec<u8>)>) -> Self {
-        Self { lines }
+    /// Headers from a `header-block` as the gateway sends it.
+    pub(crate) fn from_block(block: Vec<u8>) -> Self {
+        Self { block }
     }
 
-    pub(crate) fn into_lines(self) -> Vec<(String, Vec<u8>)> {
-        self.lines
+    /// The `header-block` to send to the gateway.
+    pub(crate) fn into_block(self) -> Vec<u8> {
+        self.block
+    }
+
+    fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let body = self.block.strip_suffix(b"\n").unwrap_or(&self.block);
+        body.split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(split_line)
     }
 
     /// The first value of `name` as text (`None` if absent or not UTF-8).
@@ -28,18 +58,16 @@ impl Headers {
 
     /// The first value of `name` as bytes.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.lines
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.lines()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.lines
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.lines()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -52,29 +80,50 @@ impl Headers {
         self.append(name, value);
     }
 
-    /// Adds a line, keeping the existing values of `name`.
+    /// Adds a line, keeping the existing values of `name`. A line cannot
+    /// smuggle another one in (a plugin may copy client input into a
+    /// header): a `:` or newline in the name becomes a space, a newline in
+    /// the value a CR — both make the gateway refuse the head and log why.
     pub fn append(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        self.lines.push((name.to_ascii_lowercase(), value.into()));
+        let value = value.into();
+        self.block.reserve(name.len() + value.len() + 2);
+        self.block.extend(name.bytes().map(|b| match b {
+            b':' | b'\n' => b' ',
+            b => b.to_ascii_lowercase(),
+        }));
+        self.block.push(b':');
+        self.block.extend(value.iter().map(|&b| if b == b'\n' { b'\r' } else { b }));
+        self.block.push(b'\n');
     }
 
     /// Removes every value of `name`; true if there was one.
     pub fn remove(&mut self, name: &str) -> bool {
-        let before = self.lines.len();
-        self.lines.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.lines.len() != before
+        if !self.contains(name) {
+            return false;
+        }
+        let mut kept = Vec::with_capacity(self.block.len());
+        for line in self.block.split_inclusive(|&b| b == b'\n') {
+            let (n, _) = split_line(line);
+            if !n.eq_ignore_ascii_case(name.as_bytes()) {
+                kept.extend_from_slice(line);
+            }
+        }
+        self.block = kept;
+        true
     }
 
     /// All lines, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.lines.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        self.lines()
+            .map(|(n, v)| (std::str::from_utf8(n).unwrap_or_default(), v))
     }
 
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.lines().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.block.is_empty()
     }
 }
 
@@ -93,5 +142,16 @@ mod tests {
         assert_eq!(h.iter().collect::<Vec<_>>(), vec![("x-a", &b"3"[..])]);
         assert!(h.remove("X-a"));
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn values_may_hold_colons_but_never_a_new_line() {
+        let mut h = Headers::new();
+        h.append("X-Time", "12:30:00");
+        h.append("x-user", "bob\nx-admin:yes");
+        h.append("x-a:b", "1");
+        assert_eq!(h.get("x-time"), Some("12:30:00"));
+        assert_eq!(h.len(), 3, "{h:?}");
+        assert_eq!(h.into_block(), b"x-time:12:30:00\nx-user:bob\rx-admin:yes\nx-a b:1\n");
     }
 }

@@ -4,6 +4,7 @@ mod body;
 mod degrade;
 mod error;
 mod h1;
+mod idle;
 pub mod grpc;
 mod middleware;
 pub mod headers;
@@ -182,7 +183,7 @@ async fn forward(
     let mut tried = Vec::new();
     let mut chosen = targets.pick(&pick, &tried);
     if parts.headers.contains_key(header::TRANSFER_ENCODING) {
-        body.prefetch().await.map_err(body_error)?;
+        Box::pin(body.prefetch()).await.map_err(body_error)?;
     }
     let mut req = Request::from_parts(parts, body);
     loop {
@@ -197,12 +198,15 @@ async fn forward(
                 req.headers_mut().insert(header::HOST, value.clone());
             }
         }
+        // The paths off the common one are boxed: an async fn's state is as
+        // large as its largest await, and every request would otherwise move
+        // (memcpy) that much state around.
         let outcome = if upstream.config.protocol.is_h2() {
-            pool_h2::send(upstream, target, req).await
+            Box::pin(pool_h2::send(upstream, target, req)).await
         } else if h1::fits(&req) {
             h1::send(upstream, target, req).await
         } else {
-            send(upstream, target, req).await
+            Box::pin(send(upstream, target, req)).await
         };
         target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
         match outcome {

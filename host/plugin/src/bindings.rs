@@ -9,5 +9,5 @@ wasmtime::component::bindgen!({
 
 // `RequestHead`, `RequestAction`, `ResponseHead` and `ResponseAction` are
 // at the root already (the world `use`s them).
-pub(crate) use self::wasmgate::plugin::types::{Header, Response};
+pub(crate) use self::wasmgate::plugin::types::Response;
 pub(crate) use self::wasmgate::plugin::{clock, context, counters, kv, log};

@@ -8,7 +8,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
 use http::{request, response, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
-use crate::bindings::{Header, RequestHead, Response, ResponseHead};
+use crate::bindings::{RequestHead, Response, ResponseHead};
 
 /// Most header lines a plugin may return (`HeaderMap` holds at most 32 768).
 const MAX_HEADER_LINES: usize = 1000;
@@ -20,13 +20,17 @@ pub(crate) struct Limits {
     pub(crate) max_head: usize,
 }
 
-fn headers_to_wit(map: &HeaderMap) -> Vec<Header> {
-    map.iter()
-        .map(|(name, value)| Header {
-            name: name.as_str().to_owned(),
-            value: value.as_bytes().to_vec(),
-        })
-        .collect()
+/// The WIT `header-block`: `name:value\n` per line.
+fn headers_to_wit(map: &HeaderMap) -> Vec<u8> {
+    let size = map.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum();
+    let mut block = Vec::with_capacity(size);
+    for (name, value) in map {
+        block.extend_from_slice(name.as_str().as_bytes());
+        block.push(b':');
+        block.extend_from_slice(value.as_bytes());
+        block.push(b'\n');
+    }
+    block
 }
 
 pub(crate) fn request_head(parts: &request::Parts) -> RequestHead {
@@ -50,23 +54,38 @@ pub(crate) fn response_head(parts: &response::Parts) -> ResponseHead {
     }
 }
 
-fn header_map(headers: Vec<Header>, limits: Limits) -> Result<HeaderMap, String> {
-    if headers.len() > MAX_HEADER_LINES {
-        return Err(format!(
-            "{} header lines, more than {MAX_HEADER_LINES}",
-            headers.len()
-        ));
+/// Parses a plugin's `header-block`. Every line must be `name:value\n` with a
+/// valid token as the name and a value without control characters.
+fn header_map(block: Vec<u8>, limits: Limits) -> Result<HeaderMap, String> {
+    if block.len() > limits.max_head {
+        return Err(format!("headers larger than {} bytes", limits.max_head));
     }
-    let mut size = 0usize;
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for Header { name, value } in headers {
-        size = size.saturating_add(name.len() + value.len());
-        if size > limits.max_head {
-            return Err(format!("headers larger than {} bytes", limits.max_head));
+    let Some(body) = block.strip_suffix(b"\n") else {
+        return match block.is_empty() {
+            true => Ok(HeaderMap::new()),
+            false => Err("header block does not end with a newline".to_owned()),
+        };
+    };
+    let lines = body.split(|&b| b == b'\n');
+    let mut map = HeaderMap::new();
+    for (count, line) in lines.enumerate() {
+        if count >= MAX_HEADER_LINES {
+            return Err(format!("more than {MAX_HEADER_LINES} header lines"));
         }
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header name {name:?} is not a valid token"))?;
-        let value = HeaderValue::from_bytes(&value).map_err(|_| {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Err(format!(
+                "header line {:?} has no `:`",
+                String::from_utf8_lossy(line)
+            ));
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        let name = HeaderName::from_bytes(name).map_err(|_| {
+            format!(
+                "header name {:?} is not a valid token",
+                String::from_utf8_lossy(name)
+            )
+        })?;
+        let value = HeaderValue::from_bytes(value).map_err(|_| {
             format!("value of header `{name}` contains a control character (CR, LF, NUL, ...)")
         })?;
         map.append(name, value);

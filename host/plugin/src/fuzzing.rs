@@ -3,14 +3,10 @@
 
 use http::{Request, Response};
 
-use crate::bindings::{Header, RequestHead, Response as WitResponse, ResponseHead};
+use crate::bindings::{RequestHead, Response as WitResponse, ResponseHead};
 use crate::convert::{self, Limits};
 
 const LIMITS: Limits = Limits { max_body: 1 << 20, max_head: 64 << 10 };
-
-fn headers(raw: Vec<(String, Vec<u8>)>) -> Vec<Header> {
-    raw.into_iter().map(|(name, value)| Header { name, value }).collect()
-}
 
 /// A plugin's new request head, applied to a plain GET: the result either
 /// applies in full or changes nothing.
@@ -18,11 +14,11 @@ pub fn request_head(
     method: String,
     path: String,
     query: Option<String>,
-    raw_headers: Vec<(String, Vec<u8>)>,
+    header_block: Vec<u8>,
 ) -> Result<(), String> {
     let (mut parts, ()) = Request::new(()).into_parts();
     let before = format!("{parts:?}");
-    let head = RequestHead { method, path, query, headers: headers(raw_headers) };
+    let head = RequestHead { method, path, query, headers: header_block };
     let result = convert::apply_request_head(&mut parts, head, LIMITS);
     if result.is_err() {
         assert_eq!(before, format!("{parts:?}"), "a refused head changed the request");
@@ -33,11 +29,11 @@ pub fn request_head(
 }
 
 /// A plugin's new response head applied to a 200, and a plugin's own response.
-pub fn response(status: u16, raw_headers: Vec<(String, Vec<u8>)>, body: Vec<u8>) -> Result<(), String> {
+pub fn response(status: u16, header_block: Vec<u8>, body: Vec<u8>) -> Result<(), String> {
     let (mut parts, ()) = Response::new(()).into_parts();
-    let head = ResponseHead { status, headers: headers(raw_headers.clone()) };
+    let head = ResponseHead { status, headers: header_block.clone() };
     let _ = convert::apply_response_head(&mut parts, head, LIMITS);
-    let answer = WitResponse { status, headers: headers(raw_headers), body };
+    let answer = WitResponse { status, headers: header_block, body };
     convert::complete_response(answer, LIMITS).map(|(status, headers, body)| {
         assert!((200..=599).contains(&status.as_u16()));
         assert_eq!(headers.get(http::header::CONTENT_LENGTH).map(|v| v.as_bytes().to_vec()), Some(body.len().to_string().into_bytes()));

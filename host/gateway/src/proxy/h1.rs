@@ -64,7 +64,9 @@ pub async fn send(upstream: &Upstream, target: &Target, req: Request<RequestBody
             // tried again if it was).
             Some(conn) if !retry_safe && !conn.looks_alive() => continue,
             Some(conn) => (conn, true),
-            None => match Conn::connect(address, timeouts.connect, tls).await {
+            // Boxed: connecting (TLS handshakes included) is the rare case, and
+            // its state would otherwise bloat every request's future.
+            None => match Box::pin(Conn::connect(address, timeouts.connect, tls)).await {
                 Ok(conn) => (conn, false),
                 Err(e) => return Err(Failed::Connect(e, back(&parts))),
             },

@@ -54,7 +54,7 @@ pub async fn response(chain: &Chain, phase: Option<Phase>, response: Response<Re
     match chain.on_response(ran, &mut head, &mut ctx) {
         ResponseOutcome::Continue => Response::from_parts(head, body),
         ResponseOutcome::Replace(bytes) => Response::from_parts(head, ResponseBody::full(bytes)),
-        ResponseOutcome::RewriteBody(plan) => rewrite(chain, &plan, head, body, &mut ctx).await,
+        ResponseOutcome::RewriteBody(plan) => Box::pin(rewrite(chain, &plan, head, body, &mut ctx)).await,
     }
 }
 

@@ -1,19 +1,18 @@
 //! Keep-alive connections to upstream targets, one pool per worker thread.
 //!
-//! Each worker runs its own event loop, so a thread-local pool needs no lock and
-//! keeps a connection on the core that made it. Idle connections are reused
-//! newest first; past `keepalive` per target the extra ones are closed.
+//! Thread-local (`idle.rs`): idle connections are reused newest first; past
+//! `keepalive` per target the extra ones are closed.
 
-use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::RequestBody;
+use super::idle::Idle;
 use crate::config::UpstreamTls;
 use crate::tls::MaybeTls;
 
@@ -22,29 +21,13 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 pub type Sender = http1::SendRequest<RequestBody>;
 
-struct Idle {
-    sender: Sender,
-    since: Instant,
-}
-
 thread_local! {
-    /// Idle connections by target. A handful of targets per worker is the norm,
-    /// so a linear scan beats hashing the address on every request.
-    static IDLE: RefCell<Vec<(SocketAddr, Vec<Idle>)>> = const { RefCell::new(Vec::new()) };
+    static IDLE: Idle<Sender> = const { Idle::new() };
 }
 
 /// A reusable idle connection to `target`, if this worker has one.
 pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Sender> {
-    IDLE.with(|idle| {
-        let mut idle = idle.borrow_mut();
-        let (_, list) = idle.iter_mut().find(|(addr, _)| *addr == target)?;
-        while let Some(entry) = list.pop() {
-            if !entry.sender.is_closed() && entry.since.elapsed() < max_idle_time {
-                return Some(entry.sender);
-            }
-        }
-        None
-    })
+    IDLE.with(|idle| idle.take(target, max_idle_time, |sender| !sender.is_closed()))
 }
 
 /// Opens a new connection (TCP_NODELAY, HTTP/1.1, TLS when `tls` says so with the
@@ -89,19 +72,6 @@ impl Release {
         if self.sender.is_closed() || self.keepalive == 0 {
             return;
         }
-        IDLE.with(|idle| {
-            let mut idle = idle.borrow_mut();
-            let at = match idle.iter().position(|(addr, _)| *addr == self.target) {
-                Some(at) => at,
-                None => {
-                    idle.push((self.target, Vec::new()));
-                    idle.len() - 1
-                }
-            };
-            let list = &mut idle[at].1;
-            if list.len() < self.keepalive {
-                list.push(Idle { sender: self.sender, since: Instant::now() });
-            }
-        });
+        IDLE.with(|idle| idle.put(self.target, self.sender, self.keepalive));
     }
 }

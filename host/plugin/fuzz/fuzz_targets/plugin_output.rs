@@ -11,7 +11,8 @@ struct Output {
     method: String,
     path: String,
     query: Option<String>,
-    headers: Vec<(String, Vec<u8>)>,
+    /// A `header-block` (`name:value\n` lines), or any bytes at all.
+    headers: Vec<u8>,
     status: u16,
     body: Vec<u8>,
 }

@@ -5,11 +5,9 @@ const LIMITS: Limits = Limits {
     max_head: 256,
 };
 
-fn header(name: &str, value: &[u8]) -> Header {
-    Header {
-        name: name.to_owned(),
-        value: value.to_vec(),
-    }
+/// One `header-block` line.
+fn header(name: &str, value: &[u8]) -> Vec<u8> {
+    [name.as_bytes(), b":", value, b"\n"].concat()
 }
 
 fn parts() -> request::Parts {
@@ -24,12 +22,12 @@ fn parts() -> request::Parts {
     parts
 }
 
-fn head(path: &str, headers: Vec<Header>) -> RequestHead {
+fn head(path: &str, headers: Vec<Vec<u8>>) -> RequestHead {
     RequestHead {
         method: "GET".into(),
         path: path.into(),
         query: Some("y=2".into()),
-        headers,
+        headers: headers.concat(),
     }
 }
 
@@ -66,6 +64,9 @@ fn bad_outputs_are_refused_and_change_nothing() {
         ),
         (head("/", vec![header("x", b"a\r\nb")]), "control character"),
         (head("/", vec![header("x", b"a\0b")]), "control character"),
+        (head("/", vec![b"no-colon\n".to_vec()]), "has no `:`"),
+        (head("/", vec![b"x:1".to_vec()]), "does not end with a newline"),
+        (head("/", vec![b"x:1\n\n".to_vec()]), "has no `:`"),
         (
             head("/", vec![header("x", &[b'a'; 300])]),
             "larger than 256",
@@ -112,7 +113,7 @@ fn complete_response_sets_length_and_caps_body() {
     let ok = complete_response(
         Response {
             status: 403,
-            headers: vec![header("transfer-encoding", b"chunked")],
+            headers: header("transfer-encoding", b"chunked"),
             body: b"no".to_vec(),
         },
         LIMITS,

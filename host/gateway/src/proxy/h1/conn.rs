@@ -5,18 +5,17 @@
 //! own, no channel between the request and the socket. The request that owns
 //! it writes the head, reads the response head, and its response body reads
 //! the rest; when that body ends cleanly the connection goes back to the pool
-//! of the worker thread it lives on (each worker has its own event loop, so
-//! the pool needs no lock).
+//! of the worker thread it lives on (`proxy/idle.rs`).
 
-use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
 use crate::config::UpstreamTls;
+use crate::proxy::idle::Idle;
 use crate::tls::MaybeTls;
 
 /// Read buffer size of a fresh connection; response heads are usually far
@@ -70,30 +69,14 @@ impl Conn {
     }
 }
 
-struct Idle {
-    conn: Conn,
-    since: Instant,
-}
-
 thread_local! {
-    /// Idle connections by target. A handful of targets per worker is the
-    /// norm, so a linear scan beats hashing the address on every request.
-    static IDLE: RefCell<Vec<(SocketAddr, Vec<Idle>)>> = const { RefCell::new(Vec::new()) };
+    static IDLE: Idle<Conn> = const { Idle::new() };
 }
 
 /// The newest idle connection to `target` that has not been idle for
 /// `max_idle_time`, if this worker has one.
 pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Conn> {
-    IDLE.with(|idle| {
-        let mut idle = idle.borrow_mut();
-        let (_, list) = idle.iter_mut().find(|(addr, _)| *addr == target)?;
-        while let Some(entry) = list.pop() {
-            if entry.since.elapsed() < max_idle_time {
-                return Some(entry.conn);
-            }
-        }
-        None
-    })
+    IDLE.with(|idle| idle.take(target, max_idle_time, |_| true))
 }
 
 /// Where a connection goes when its response is complete.
@@ -111,19 +94,6 @@ impl Home {
         if self.keepalive == 0 || !conn.buf.is_empty() {
             return;
         }
-        IDLE.with(|idle| {
-            let mut idle = idle.borrow_mut();
-            let at = match idle.iter().position(|(addr, _)| *addr == self.target) {
-                Some(at) => at,
-                None => {
-                    idle.push((self.target, Vec::new()));
-                    idle.len() - 1
-                }
-            };
-            let list = &mut idle[at].1;
-            if list.len() < self.keepalive {
-                list.push(Idle { conn, since: Instant::now() });
-            }
-        });
+        IDLE.with(|idle| idle.put(self.target, conn, self.keepalive));
     }
 }

@@ -74,12 +74,12 @@ fn malformed(e: httparse::Error) -> HeadError {
 pub fn parse_response(buf: &mut BytesMut, method: &Method, max: usize) -> Result<Option<Head>, HeadError> {
     loop {
         // Offsets of names and values inside the head, so the values can share
-        // its bytes instead of being copied one by one.
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-        let (len, code, minor, count) = {
-            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut slots);
-            let len = match response.parse(buf) {
+        // its bytes instead of being copied one by one. (The header slots are
+        // left uninitialised: zeroing 100 of them costs more than the parse.)
+        let (len, code, minor, spans) = {
+            let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut []);
+            let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut slots) {
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) if buf.len() > max => return Err(HeadError::TooLarge(max)),
                 Ok(httparse::Status::Partial) => return Ok(None),
@@ -89,14 +89,18 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method, max: usize) -> Result
                 return Err(HeadError::TooLarge(max));
             }
             let base = buf.as_ptr() as usize;
-            for (span, header) in spans.iter_mut().zip(response.headers.iter()) {
-                let name = header.name.as_ptr() as usize - base;
-                let value = header.value.as_ptr() as usize - base;
-                *span = (name, name + header.name.len(), value, value + header.value.len());
-            }
+            let spans: Vec<(usize, usize, usize, usize)> = response
+                .headers
+                .iter()
+                .map(|header| {
+                    let name = header.name.as_ptr() as usize - base;
+                    let value = header.value.as_ptr() as usize - base;
+                    (name, name + header.name.len(), value, value + header.value.len())
+                })
+                .collect();
             let code = response.code.ok_or(HeadError::Malformed("no status"))?;
             let minor = response.version.ok_or(HeadError::Malformed("no version"))?;
-            (len, code, minor, response.headers.len())
+            (len, code, minor, spans)
         };
         let head = buf.split_to(len).freeze();
         let status = StatusCode::from_u16(code).map_err(|_| HeadError::Malformed("status out of range"))?;
@@ -106,8 +110,8 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method, max: usize) -> Result
         if status.is_informational() {
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(count);
-        for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for &(name_start, name_end, value_start, value_end) in &spans {
             let name = HeaderName::from_bytes(&head[name_start..name_end])
                 .map_err(|_| HeadError::Malformed("invalid header name"))?;
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))

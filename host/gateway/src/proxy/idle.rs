@@ -1,0 +1,50 @@
+//! A worker thread's idle upstream connections, by target: the shape shared by
+//! the hyper-driven pool (`pool.rs`) and our own HTTP/1.1 connections
+//! (`h1/conn.rs`). Each worker runs its own event loop, so a thread-local
+//! list needs no lock and keeps a connection on the core that made it.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Idle connections by target, newest last. A handful of targets per worker
+/// is the norm, so a linear scan beats hashing the address on every request.
+pub struct Idle<C> {
+    by_target: RefCell<Vec<(SocketAddr, Vec<(C, Instant)>)>>,
+}
+
+impl<C> Idle<C> {
+    pub const fn new() -> Self {
+        Self { by_target: RefCell::new(Vec::new()) }
+    }
+
+    /// The newest connection to `target` idle for less than `max_idle_time`
+    /// that `usable` accepts; older or unusable ones met on the way are closed.
+    pub fn take(&self, target: SocketAddr, max_idle_time: Duration, usable: impl Fn(&C) -> bool) -> Option<C> {
+        let mut by_target = self.by_target.borrow_mut();
+        let (_, list) = by_target.iter_mut().find(|(addr, _)| *addr == target)?;
+        while let Some((conn, since)) = list.pop() {
+            if since.elapsed() < max_idle_time && usable(&conn) {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Keeps `conn` for the next request to `target` if fewer than `keep` are
+    /// idle there; otherwise it is closed.
+    pub fn put(&self, target: SocketAddr, conn: C, keep: usize) {
+        let mut by_target = self.by_target.borrow_mut();
+        let at = match by_target.iter().position(|(addr, _)| *addr == target) {
+            Some(at) => at,
+            None => {
+                by_target.push((target, Vec::new()));
+                by_target.len() - 1
+            }
+        };
+        let list = &mut by_target[at].1;
+        if list.len() < keep {
+            list.push((conn, Instant::now()));
+        }
+    }
+}
