@@ -2,6 +2,7 @@
 
 mod body;
 mod degrade;
+mod dial;
 mod error;
 mod h1;
 mod idle;
@@ -240,6 +241,16 @@ async fn forward(
     }
 }
 
+/// What a request that hyper's client failed after sending becomes: the
+/// client's own body fault when there was one (413/400), else the upstream's.
+fn exchange_failed(upstream: &Upstream, target: SocketAddr, fault: &body::FaultProbe, e: hyper::Error) -> ProxyError {
+    match fault.get() {
+        Some(BodyFault::TooLarge) => ProxyError::PayloadTooLarge { limit: 0 },
+        Some(BodyFault::Malformed) => ProxyError::BadRequest("malformed request body"),
+        None => ProxyError::Upstream { upstream: upstream.name().to_owned(), target, reason: Box::new(e) },
+    }
+}
+
 enum Failed {
     /// Nothing was sent: the request comes back and may go to another target.
     Connect(std::io::Error, Box<Request<RequestBody>>),
@@ -279,17 +290,7 @@ async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody
                 Some(back) => {
                     return Err(Failed::Connect(std::io::Error::other(e.into_error()), Box::new(back)))
                 }
-                None => {
-                    return Err(Failed::Other(match fault.get() {
-                        Some(BodyFault::TooLarge) => ProxyError::PayloadTooLarge { limit: 0 },
-                        Some(BodyFault::Malformed) => ProxyError::BadRequest("malformed request body"),
-                        None => ProxyError::Upstream {
-                            upstream: upstream.name().to_owned(),
-                            target,
-                            reason: Box::new(e.into_error()),
-                        },
-                    }))
-                }
+                None => return Err(Failed::Other(exchange_failed(upstream, target, &fault, e.into_error()))),
             },
             Err(_) => {
                 return Err(Failed::Other(ProxyError::Timeout {

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::body::RequestBody;
+use super::dial;
 use super::idle::Idle;
 use crate::config::UpstreamTls;
-use crate::tls::MaybeTls;
 
 /// The largest upstream response head accepted.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -34,12 +33,7 @@ pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Sender> {
 /// target's `authority` as the default server name) within `timeout`.
 pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&UpstreamTls, &str)>) -> io::Result<Sender> {
     let handshake = async {
-        let stream = TcpStream::connect(target).await?;
-        stream.set_nodelay(true)?;
-        let io = match tls {
-            Some((tls, authority)) => crate::tls::connect(stream, tls, authority).await?,
-            None => MaybeTls::Plain(stream),
-        };
+        let io = dial::stream(target, tls).await?;
         let (sender, connection) = http1::Builder::new()
             // A response head larger than this is refused (502), not buffered.
             .max_header_size(MAX_RESPONSE_HEAD)
@@ -54,10 +48,7 @@ pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&Upstre
         });
         Ok(sender)
     };
-    match tokio::time::timeout(timeout, handshake).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {timeout:?}"))),
-    }
+    dial::within(timeout, handshake).await
 }
 
 /// A connection lent to one request, given back when its response body ends.

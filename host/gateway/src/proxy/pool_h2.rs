@@ -14,14 +14,12 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 
-use super::body::{BodyFault, RequestBody, ResponseBody, UpstreamBody};
+use super::body::{RequestBody, ResponseBody, UpstreamBody};
 use super::error::ProxyError;
 use super::pool::MAX_RESPONSE_HEAD;
-use super::{grpc, headers, Failed};
+use super::{dial, exchange_failed, grpc, headers, Failed};
 use crate::config::UpstreamProtocol;
-use crate::tls::MaybeTls;
 use crate::upstream::{Target, Upstream};
 
 pub type Sender = http2::SendRequest<RequestBody>;
@@ -72,12 +70,8 @@ async fn connect(upstream: &Upstream, target: &Target) -> io::Result<Sender> {
     let config = &upstream.config;
     let address = target.address;
     let handshake = async {
-        let stream = TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
-        let io = match &config.tls {
-            Some(tls) => crate::tls::connect(stream, tls, target.authority.to_str().unwrap_or_default()).await?,
-            None => MaybeTls::Plain(stream),
-        };
+        let tls = config.tls.as_ref().map(|tls| (tls, target.authority.to_str().unwrap_or_default()));
+        let io = dial::stream(address, tls).await?;
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_header_list_size(MAX_RESPONSE_HEAD as u32)
@@ -95,11 +89,7 @@ async fn connect(upstream: &Upstream, target: &Target) -> io::Result<Sender> {
         });
         Ok(sender)
     };
-    let timeout = config.timeouts.connect;
-    match tokio::time::timeout(timeout, handshake).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {timeout:?}"))),
-    }
+    dial::within(config.timeouts.connect, handshake).await
 }
 
 /// Sends `req` as a stream on this worker's connection to `target` (opening one
@@ -144,17 +134,7 @@ pub(super) async fn send(upstream: &Upstream, target: &Target, mut req: Request<
                     continue;
                 }
                 Some(back) => return Err(Failed::Connect(io::Error::other(e.into_error()), Box::new(back))),
-                None => {
-                    return Err(Failed::Other(match fault.get() {
-                        Some(BodyFault::TooLarge) => ProxyError::PayloadTooLarge { limit: 0 },
-                        Some(BodyFault::Malformed) => ProxyError::BadRequest("malformed request body"),
-                        None => ProxyError::Upstream {
-                            upstream: upstream.name().to_owned(),
-                            target: address,
-                            reason: Box::new(e.into_error()),
-                        },
-                    }))
-                }
+                None => return Err(Failed::Other(exchange_failed(upstream, address, &fault, e.into_error()))),
             },
             Err(_) => {
                 return Err(Failed::Other(ProxyError::Timeout {

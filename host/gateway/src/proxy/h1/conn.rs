@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::net::TcpStream;
 
 use crate::config::UpstreamTls;
+use crate::proxy::dial;
 use crate::proxy::idle::Idle;
 use crate::tls::MaybeTls;
 
@@ -32,19 +32,8 @@ impl Conn {
     /// Opens a connection (TCP_NODELAY; TLS when `tls` says so, with the
     /// target's `authority` as the default server name) within `timeout`.
     pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&UpstreamTls, &str)>) -> io::Result<Conn> {
-        let open = async {
-            let stream = TcpStream::connect(target).await?;
-            stream.set_nodelay(true)?;
-            let io = match tls {
-                Some((tls, authority)) => crate::tls::connect(stream, tls, authority).await?,
-                None => MaybeTls::Plain(stream),
-            };
-            Ok(Conn { io, buf: BytesMut::with_capacity(READ_BUFFER) })
-        };
-        match tokio::time::timeout(timeout, open).await {
-            Ok(result) => result,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {timeout:?}"))),
-        }
+        let io = dial::within(timeout, dial::stream(target, tls)).await?;
+        Ok(Conn { io, buf: BytesMut::with_capacity(READ_BUFFER) })
     }
 
     /// Whether an idle connection still looks usable: the upstream has neither
