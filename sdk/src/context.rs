@@ -64,6 +64,16 @@ impl<'a> Context<'a> {
         Self { host }
     }
 
+    /// Tells the gateway that the hook being run has nothing to do with this
+    /// plugin's configuration (a header plugin configured with no response
+    /// headers, say): whatever the hook returns and changed in this call is
+    /// dropped, the request or response goes on unchanged, and the gateway
+    /// stops calling this hook on the instances with this configuration — as
+    /// for a hook the plugin does not implement.
+    pub fn skip_phase(&self) {
+        crate::guest::default_hook_ran();
+    }
+
     pub fn log(&self, level: Level, message: &str) {
         self.host.log(level, message);
     }
@@ -130,6 +140,12 @@ impl<'a> Context<'a> {
     /// The client's address, when known.
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.host.client_ip().and_then(|ip| ip.parse().ok())
+    }
+
+    /// The client's address as the gateway wrote it (`1.2.3.4`, `::1`): for
+    /// keys and headers, without parsing.
+    pub fn client_ip_text(&self) -> Option<String> {
+        self.host.client_ip()
     }
 
     /// The matched route's name.

@@ -3,19 +3,39 @@
 //! the gateway's imports.
 
 use crate::bindings::wasmgate::plugin::types::{
-    RequestAction, RequestHead, Response as WitResponse, ResponseAction,
+    RequestAction, RequestEdits, RequestHead, Response as WitResponse, ResponseAction,
     ResponseHead as WitResponseHead,
 };
+use crate::headers::Headers;
 use crate::bindings::wasmgate::plugin::{clock, context, counters, kv, log};
 use crate::context::{Context, Host, Level, TakeResult};
-use crate::headers::Headers;
 use crate::http::{Request, RequestFlow, Response, ResponseFlow, ResponseHead};
 use crate::Plugin;
 use std::time::Duration;
 
-/// The gateway's imports. Calling them off wasm32 hits the stubs of the
-/// generated bindings: the native tests use `testing::FakeHost` instead.
-pub struct Imports;
+/// The gateway's imports, and the context block of the phase call being
+/// handled (empty in `init`). Calling the imports off wasm32 hits the stubs
+/// of the generated bindings: the native tests use `testing::FakeHost`
+/// instead.
+#[derive(Default)]
+pub struct Imports {
+    context: Vec<u8>,
+}
+
+impl Imports {
+    /// A value of the WIT `context-block`: `None` when there is no block (in
+    /// `init`: ask the import), `Some(None)` when the block does not carry
+    /// it.
+    fn context_value(&self, name: &str) -> Option<Option<String>> {
+        if self.context.is_empty() {
+            return None;
+        }
+        let value = self.context.split(|&b| b == b'\n').find_map(|line| {
+            line.strip_prefix(name.as_bytes())?.strip_prefix(b":")
+        });
+        Some(value.map(|v| String::from_utf8_lossy(v).into_owned()))
+    }
+}
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -72,19 +92,19 @@ impl Host for Imports {
     }
 
     fn client_ip(&self) -> Option<String> {
-        context::client_ip()
+        self.context_value("client-ip").unwrap_or_else(context::client_ip)
     }
 
     fn route(&self) -> String {
-        context::route()
+        self.context_value("route").map_or_else(context::route, Option::unwrap_or_default)
     }
 
     fn listener(&self) -> String {
-        context::listener()
+        self.context_value("listener").map_or_else(context::listener, Option::unwrap_or_default)
     }
 
     fn upstream(&self) -> Option<String> {
-        context::upstream()
+        self.context_value("upstream").unwrap_or_else(context::upstream)
     }
 
     fn scratch_get(&self, key: &str) -> Option<String> {
@@ -126,23 +146,14 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, S
 fn install_panic_hook() {
     #[cfg(target_arch = "wasm32")]
     std::panic::set_hook(Box::new(|info| {
-        Imports.log(Level::Error, &format!("panic: {info}"));
+        Imports::default().log(Level::Error, &format!("panic: {info}"));
     }));
-}
-
-/// The WIT `header-block` is `Headers`' own form: nothing to convert.
-fn headers_from_wit(block: Vec<u8>) -> Headers {
-    Headers::from_block(block)
-}
-
-fn headers_to_wit(headers: Headers) -> Vec<u8> {
-    headers.into_block()
 }
 
 fn response_to_wit(r: Response) -> WitResponse {
     WitResponse {
         status: r.status,
-        headers: headers_to_wit(r.headers),
+        headers: r.headers.into_block(),
         body: r.body,
     }
 }
@@ -150,7 +161,7 @@ fn response_to_wit(r: Response) -> WitResponse {
 pub fn init<P: Plugin>(config: String) -> Result<P, String> {
     install_panic_hook();
     let config = parse_config::<P::Config>(&config)?;
-    P::new(config, &Context::new(&Imports))
+    P::new(config, &Context::new(&Imports::default()))
 }
 
 thread_local! {
@@ -159,8 +170,8 @@ thread_local! {
     static DEFAULT_HOOK_RAN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Called by the default `on_request` / `on_response`: the plugin does not
-/// implement that phase.
+/// Called by the default `on_request` / `on_response` (and by
+/// `Context::skip_phase`): the plugin has nothing to do in that phase.
 pub(crate) fn default_hook_ran() {
     DEFAULT_HOOK_RAN.with(|ran| ran.set(true));
 }
@@ -172,54 +183,41 @@ fn run_hook<R>(hook: impl FnOnce() -> R) -> (R, bool) {
     (result, DEFAULT_HOOK_RAN.with(|ran| ran.replace(false)))
 }
 
-pub fn on_request<P: Plugin>(plugin: &P, head: RequestHead) -> RequestAction {
+pub fn on_request<P: Plugin>(plugin: &P, head: RequestHead, context: Vec<u8>) -> RequestAction {
     let mut request = Request::from_parts(
         head.method,
         head.path,
         head.query,
-        headers_from_wit(head.headers),
+        Headers::from_block(head.headers),
     );
-    let (flow, default) = run_hook(|| plugin.on_request(&mut request, &Context::new(&Imports)));
+    let host = Imports { context };
+    let (flow, default) = run_hook(|| plugin.on_request(&mut request, &Context::new(&host)));
     if default {
         return RequestAction::NoPhase;
     }
     match flow {
         RequestFlow::Respond(r) => RequestAction::Respond(response_to_wit(r)),
-        RequestFlow::Continue if !request.is_modified() => RequestAction::Continue(None),
         RequestFlow::Continue => {
-            let (method, path, query, headers) = request.into_parts();
-            RequestAction::Continue(Some(RequestHead {
-                method,
-                path,
-                query,
-                headers: headers_to_wit(headers),
-            }))
+            let (request, response) = request.into_edits();
+            RequestAction::Continue(RequestEdits { request, response })
         }
     }
 }
 
-pub fn on_response<P: Plugin>(plugin: &P, head: WitResponseHead) -> ResponseAction {
-    let mut response = ResponseHead::from_parts(head.status, headers_from_wit(head.headers));
-    let (flow, default) = run_hook(|| plugin.on_response(&mut response, &Context::new(&Imports)));
+pub fn on_response<P: Plugin>(plugin: &P, head: WitResponseHead, context: Vec<u8>) -> ResponseAction {
+    let mut response = ResponseHead::from_parts(head.status, Headers::from_block(head.headers));
+    let host = Imports { context };
+    let (flow, default) = run_hook(|| plugin.on_response(&mut response, &Context::new(&host)));
     if default {
         return ResponseAction::NoPhase;
     }
-    let new_head = if response.is_modified() {
-        let (status, headers) = response.into_parts();
-        Some(WitResponseHead {
-            status,
-            headers: headers_to_wit(headers),
-        })
-    } else {
-        None
-    };
     match flow {
-        ResponseFlow::Continue => ResponseAction::Continue(new_head),
-        ResponseFlow::RewriteBody => ResponseAction::RewriteBody(new_head),
+        ResponseFlow::Continue => ResponseAction::Continue(response.into_edits()),
+        ResponseFlow::RewriteBody => ResponseAction::RewriteBody(response.into_edits()),
         ResponseFlow::Replace(r) => ResponseAction::Replace(response_to_wit(r)),
     }
 }
 
 pub fn on_response_body<P: Plugin>(plugin: &P, body: Vec<u8>) -> Vec<u8> {
-    plugin.on_response_body(body, &Context::new(&Imports))
+    plugin.on_response_body(body, &Context::new(&Imports::default()))
 }

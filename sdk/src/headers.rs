@@ -5,11 +5,13 @@
 ///
 /// Kept in the gateway's wire form, the WIT `header-block` (`name:value\n`
 /// per line): what the gateway sends becomes a `Headers` without parsing or
-/// allocating, a plugin that only reads one header scans a few hundred bytes,
-/// and one that changes nothing sends nothing back.
+/// allocating, and a plugin that only reads one header scans a few hundred
+/// bytes. Changes are also logged as WIT `edits`, which is all that goes back
+/// to the gateway: a plugin that changes nothing sends nothing.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
     block: Vec<u8>,
+    edits: Edits,
 }
 
 impl std::fmt::Debug for Headers {
@@ -28,6 +30,84 @@ fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// Writes a header name as the gateway takes it: lower-case, and a `:` or
+/// newline (which would start another field or line) as a space, so the
+/// gateway refuses the name instead of reading something else. (The usual
+/// name needs no change and is copied whole: byte-at-a-time pushes are slow
+/// in Wasm.)
+fn push_name(out: &mut Vec<u8>, name: &str) {
+    let clean = name
+        .bytes()
+        .all(|b| b != b':' && b != b'\n' && !b.is_ascii_uppercase());
+    if clean {
+        out.extend_from_slice(name.as_bytes());
+        return;
+    }
+    out.extend(name.bytes().map(|b| match b {
+        b':' | b'\n' => b' ',
+        b => b.to_ascii_lowercase(),
+    }));
+}
+
+/// Writes a value; a newline becomes a CR, which the gateway refuses.
+fn push_value(out: &mut Vec<u8>, value: &[u8]) {
+    if !value.contains(&b'\n') {
+        out.extend_from_slice(value);
+        return;
+    }
+    out.extend(value.iter().map(|&b| if b == b'\n' { b'\r' } else { b }));
+}
+
+/// A log of changes in the WIT `edits` form: `=name:value`, `+name:value`
+/// and `-name` lines, replayed by the gateway in order.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub(crate) struct Edits(Vec<u8>);
+
+impl Edits {
+    fn push(&mut self, op: u8, name: &str, value: Option<&[u8]>) {
+        self.0.push(op);
+        push_name(&mut self.0, name);
+        if let Some(value) = value {
+            self.0.push(b':');
+            push_value(&mut self.0, value);
+        }
+        self.0.push(b'\n');
+    }
+
+    pub(crate) fn set(&mut self, name: &str, value: &[u8]) {
+        self.push(b'=', name, Some(value));
+    }
+
+    pub(crate) fn append(&mut self, name: &str, value: &[u8]) {
+        self.push(b'+', name, Some(value));
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) {
+        self.push(b'-', name, None);
+    }
+
+    /// Sets a pseudo-header (`:path`, `:method`, `:status`).
+    pub(crate) fn set_pseudo(&mut self, name: &str, value: &[u8]) {
+        self.0.extend_from_slice(b"=:");
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.push(b':');
+        push_value(&mut self.0, value);
+        self.0.push(b'\n');
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub(crate) fn extend(&mut self, other: Edits) {
+        self.0.extend_from_slice(&other.0);
+    }
+}
+
 impl Headers {
     pub fn new() -> Self {
         Self::default()
@@ -35,12 +115,17 @@ impl Headers {
 
     /// Headers from a `header-block` as the gateway sends it.
     pub(crate) fn from_block(block: Vec<u8>) -> Self {
-        Self { block }
+        Self { block, edits: Edits::default() }
     }
 
-    /// The `header-block` to send to the gateway.
+    /// The `header-block` of a response the plugin made.
     pub(crate) fn into_block(self) -> Vec<u8> {
         self.block
+    }
+
+    /// The changes made since the gateway sent these headers.
+    pub(crate) fn take_edits(&mut self) -> Edits {
+        std::mem::take(&mut self.edits)
     }
 
     fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
@@ -76,28 +161,41 @@ impl Headers {
 
     /// Replaces every value of `name` with `value`.
     pub fn set(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        self.remove(name);
-        self.append(name, value);
+        let value = value.into();
+        self.drop_lines(name);
+        self.push_line(name, &value);
+        self.edits.set(name, &value);
     }
 
     /// Adds a line, keeping the existing values of `name`. A line cannot
     /// smuggle another one in (a plugin may copy client input into a
     /// header): a `:` or newline in the name becomes a space, a newline in
-    /// the value a CR — both make the gateway refuse the head and log why.
+    /// the value a CR — both make the gateway refuse the change and log why.
     pub fn append(&mut self, name: &str, value: impl Into<Vec<u8>>) {
         let value = value.into();
-        self.block.reserve(name.len() + value.len() + 2);
-        self.block.extend(name.bytes().map(|b| match b {
-            b':' | b'\n' => b' ',
-            b => b.to_ascii_lowercase(),
-        }));
-        self.block.push(b':');
-        self.block.extend(value.iter().map(|&b| if b == b'\n' { b'\r' } else { b }));
-        self.block.push(b'\n');
+        self.push_line(name, &value);
+        self.edits.append(name, &value);
     }
 
     /// Removes every value of `name`; true if there was one.
     pub fn remove(&mut self, name: &str) -> bool {
+        if !self.drop_lines(name) {
+            return false;
+        }
+        self.edits.remove(name);
+        true
+    }
+
+    fn push_line(&mut self, name: &str, value: &[u8]) {
+        self.block.reserve(name.len() + value.len() + 2);
+        push_name(&mut self.block, name);
+        self.block.push(b':');
+        push_value(&mut self.block, value);
+        self.block.push(b'\n');
+    }
+
+    /// Removes the lines of `name` from the block; true if there were any.
+    fn drop_lines(&mut self, name: &str) -> bool {
         if !self.contains(name) {
             return false;
         }
@@ -142,6 +240,7 @@ mod tests {
         assert_eq!(h.iter().collect::<Vec<_>>(), vec![("x-a", &b"3"[..])]);
         assert!(h.remove("X-a"));
         assert!(h.is_empty());
+        assert_eq!(h.take_edits().into_bytes(), b"+x-a:1\n+x-a:2\n=x-a:3\n-x-a\n");
     }
 
     #[test]
@@ -152,6 +251,7 @@ mod tests {
         h.append("x-a:b", "1");
         assert_eq!(h.get("x-time"), Some("12:30:00"));
         assert_eq!(h.len(), 3, "{h:?}");
+        assert_eq!(h.take_edits().into_bytes(), b"+x-time:12:30:00\n+x-user:bob\rx-admin:yes\n+x-a b:1\n");
         assert_eq!(h.into_block(), b"x-time:12:30:00\nx-user:bob\rx-admin:yes\nx-a b:1\n");
     }
 }

@@ -1,18 +1,24 @@
 //! What a plugin sees and returns: requests, response heads, responses.
 
-use crate::headers::Headers;
+use crate::headers::{Edits, Headers};
 use crate::query;
 
 /// The request on its way upstream. Changes made through its methods are
-/// sent back to the gateway; an untouched request costs nothing to return.
+/// sent back to the gateway as edits; an untouched request costs nothing to
+/// return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     method: String,
     path: String,
     query: Option<String>,
     headers: Headers,
-    /// Whether anything was changed (only then is the head sent back).
+    /// Whether anything was changed.
     modified: bool,
+    method_changed: bool,
+    target_changed: bool,
+    /// Changes for the response, applied when it comes back through this
+    /// plugin.
+    response_edits: Edits,
 }
 
 impl Request {
@@ -29,9 +35,13 @@ impl Request {
             query,
             headers: Headers::new(),
             modified: false,
+            method_changed: false,
+            target_changed: false,
+            response_edits: Edits::default(),
         }
     }
 
+    /// The request from the fields of the WIT `request-head`.
     pub(crate) fn from_parts(
         method: String,
         path: String,
@@ -44,11 +54,53 @@ impl Request {
             query,
             headers,
             modified: false,
+            method_changed: false,
+            target_changed: false,
+            response_edits: Edits::default(),
         }
     }
 
-    pub(crate) fn into_parts(self) -> (String, String, Option<String>, Headers) {
-        (self.method, self.path, self.query, self.headers)
+    /// The WIT `edits` for the request and for the response.
+    pub(crate) fn into_edits(mut self) -> (Vec<u8>, Vec<u8>) {
+        let mut edits = Edits::default();
+        if self.method_changed {
+            edits.set_pseudo("method", self.method.as_bytes());
+        }
+        if self.target_changed {
+            let mut target = self.path.clone();
+            if let Some(query) = &self.query {
+                target.push('?');
+                target.push_str(query);
+            }
+            edits.set_pseudo("path", target.as_bytes());
+        }
+        edits.extend(self.headers.take_edits());
+        (edits.into_bytes(), self.response_edits.into_bytes())
+    }
+
+    /// Sets header `name` on the response (replacing its values) when it
+    /// comes back through this plugin, whatever produced it: for headers
+    /// known at request time (a rate limiter's remaining count), with no
+    /// response phase needed.
+    pub fn set_response_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.response_edits.set(name, &value.into());
+    }
+
+    /// Adds a value of header `name` to the response, like
+    /// [`Request::set_response_header`].
+    pub fn append_response_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.response_edits.append(name, &value.into());
+    }
+
+    /// Removes header `name` from the response, like
+    /// [`Request::set_response_header`].
+    pub fn remove_response_header(&mut self, name: &str) {
+        self.response_edits.remove(name);
+    }
+
+    /// The response changes asked for so far, as WIT `edits` lines (for tests).
+    pub fn response_edits(&self) -> &[u8] {
+        self.response_edits.as_bytes()
     }
 
     /// Adds a header (builder style, for tests).
@@ -68,6 +120,7 @@ impl Request {
 
     pub fn set_method(&mut self, method: &str) {
         self.modified = true;
+        self.method_changed = true;
         self.method = method.to_owned();
     }
 
@@ -80,6 +133,7 @@ impl Request {
     /// characters, or the gateway refuses it (counted as this plugin's error).
     pub fn set_path(&mut self, path: &str) {
         self.modified = true;
+        self.target_changed = true;
         self.path = path.to_owned();
     }
 
@@ -90,6 +144,7 @@ impl Request {
 
     pub fn set_query(&mut self, query: Option<&str>) {
         self.modified = true;
+        self.target_changed = true;
         self.query = query.map(str::to_owned);
     }
 
@@ -165,8 +220,9 @@ impl Request {
 pub struct ResponseHead {
     status: u16,
     headers: Headers,
-    /// Whether anything was changed (only then is the head sent back).
+    /// Whether anything was changed (only then are edits sent back).
     modified: bool,
+    status_changed: bool,
 }
 
 impl ResponseHead {
@@ -175,19 +231,28 @@ impl ResponseHead {
             status,
             headers: Headers::new(),
             modified: false,
+            status_changed: false,
         }
     }
 
+    /// The response head from the fields of the WIT `response-head`.
     pub(crate) fn from_parts(status: u16, headers: Headers) -> Self {
         Self {
             status,
             headers,
             modified: false,
+            status_changed: false,
         }
     }
 
-    pub(crate) fn into_parts(self) -> (u16, Headers) {
-        (self.status, self.headers)
+    /// The WIT `edits` for the changes made.
+    pub(crate) fn into_edits(mut self) -> Vec<u8> {
+        let mut edits = Edits::default();
+        if self.status_changed {
+            edits.set_pseudo("status", self.status.to_string().as_bytes());
+        }
+        edits.extend(self.headers.take_edits());
+        edits.into_bytes()
     }
 
     /// Adds a header (builder style, for tests).
@@ -207,6 +272,7 @@ impl ResponseHead {
     /// Sets the status (200..=599, or the gateway refuses it).
     pub fn set_status(&mut self, status: u16) {
         self.modified = true;
+        self.status_changed = true;
         self.status = status;
     }
 

@@ -246,6 +246,26 @@ impl Host for FakeHost {
 
 /// A plugin initialised from config text, as the gateway would, with a
 /// [`FakeHost`] behind its `Context`.
+/// Does to `response` what the gateway does with the response headers a
+/// plugin set in `on_request` ([`Request::set_response_header`] and
+/// friends) when the response comes back through it.
+pub fn apply_response_edits(request: &Request, response: &mut ResponseHead) {
+    for line in request.response_edits().split(|&b| b == b'\n') {
+        let Some((&op, rest)) = line.split_first() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(rest);
+        let (name, value) = text.split_once(':').unwrap_or((&text, ""));
+        match op {
+            b'=' => response.set_header(name, value),
+            b'+' => response.append_header(name, value),
+            _ => {
+                response.remove_header(name);
+            }
+        }
+    }
+}
+
 pub struct Harness<P: Plugin> {
     plugin: P,
     host: FakeHost,

@@ -7,7 +7,7 @@ wasmtime::component::bindgen!({
     path: "../../wit",
 });
 
-// `RequestHead`, `RequestAction`, `ResponseHead` and `ResponseAction` are
-// at the root already (the world `use`s them).
+// `RequestAction` and `ResponseAction` are at the root already (the world
+// `use`s them).
 pub(crate) use self::wasmgate::plugin::types::Response;
 pub(crate) use self::wasmgate::plugin::{clock, context, counters, kv, log};

@@ -9,7 +9,7 @@ use http::{request, response};
 
 use crate::bindings::{RequestAction, ResponseAction};
 use crate::context::RequestContext;
-use crate::convert::{self, Limits};
+use crate::convert::{self, Limits, Pseudo};
 use crate::error::Failure;
 use crate::pool::ConfiguredPlugin;
 use crate::settings::OnError;
@@ -119,20 +119,38 @@ impl Chain {
         ctx: &mut RequestContext,
     ) -> RequestOutcome {
         let limits = self.limits();
+        let context = ctx.head_lines();
+        // Built again only after a plugin changed the request.
+        let mut head = None;
         for (at, plugin) in self.plugins.iter().enumerate() {
-            if !plugin.plugin().phases().request() {
+            if !plugin.phases().request() {
                 continue;
             }
-            let head = convert::request_head(parts);
-            let failure = match plugin.call(ctx, |b, store| b.call_on_request(store, &head)) {
-                Ok(RequestAction::Continue(None)) => continue,
+            let current = head.get_or_insert_with(|| convert::request_head(parts));
+            let failure = match plugin.call(ctx, |b, store| b.call_on_request(store, current, &context)) {
                 Ok(RequestAction::NoPhase) => {
-                    plugin.plugin().phases().drop_request();
+                    plugin.phases().drop_request();
                     continue;
                 }
-                Ok(RequestAction::Continue(Some(new))) => {
-                    match convert::apply_request_head(parts, new, limits) {
-                        Ok(()) => continue,
+                Ok(RequestAction::Continue(edits)) => {
+                    let response = match edits.response.is_empty() {
+                        true => Ok(Vec::new()),
+                        false => convert::parse_edits(&edits.response, Pseudo::Response, limits),
+                    };
+                    let applied = response.and_then(|response| {
+                        convert::apply_request_edits(parts, &edits.request, limits)?;
+                        Ok(response)
+                    });
+                    match applied {
+                        Ok(response) => {
+                            if !edits.request.is_empty() {
+                                head = None;
+                            }
+                            if !response.is_empty() {
+                                ctx.chain.response_edits.push((at, response));
+                            }
+                            continue;
+                        }
                         Err(why) => Failure::Invalid(why),
                     }
                 }
@@ -173,31 +191,44 @@ impl Chain {
         let limits = self.limits();
         let mut replaced: Option<Bytes> = None;
         let mut plan = BodyRewrite::default();
+        let context = ctx.head_lines();
+        let mut head = None;
         for at in (0..ran.min(self.plugins.len())).rev() {
             let plugin = &self.plugins[at];
-            if !plugin.plugin().phases().response() {
+            // What this plugin asked for at request time comes first.
+            if let Some(i) = ctx.chain.response_edits.iter().position(|(p, _)| *p == at) {
+                let (_, edits) = ctx.chain.response_edits.swap_remove(i);
+                convert::apply_response_edits(parts, edits);
+                head = None;
+            }
+            if !plugin.phases().response() {
                 continue;
             }
-            let head = convert::response_head(parts);
-            let failure = match plugin.call(ctx, |b, store| b.call_on_response(store, &head)) {
+            let current = head.get_or_insert_with(|| convert::response_head(parts));
+            let failure = match plugin.call(ctx, |b, store| b.call_on_response(store, current, &context)) {
                 Ok(ResponseAction::NoPhase) => {
-                    plugin.plugin().phases().drop_response();
+                    plugin.phases().drop_response();
                     continue;
                 }
-                Ok(ResponseAction::Continue(new)) => match new {
-                    None => continue,
-                    Some(new) => match convert::apply_response_head(parts, new, limits) {
-                        Ok(()) => continue,
+                Ok(ResponseAction::Continue(edits)) => {
+                    match convert::parse_edits(&edits, Pseudo::Response, limits) {
+                        Ok(edits) => {
+                            if !edits.is_empty() {
+                                convert::apply_response_edits(parts, edits);
+                                head = None;
+                            }
+                            continue;
+                        }
                         Err(why) => Failure::Invalid(why),
-                    },
-                },
-                Ok(ResponseAction::RewriteBody(new)) => {
-                    let applied = match new {
-                        None => Ok(()),
-                        Some(new) => convert::apply_response_head(parts, new, limits),
-                    };
-                    match applied {
-                        Ok(()) => {
+                    }
+                }
+                Ok(ResponseAction::RewriteBody(edits)) => {
+                    match convert::parse_edits(&edits, Pseudo::Response, limits) {
+                        Ok(edits) => {
+                            if !edits.is_empty() {
+                                convert::apply_response_edits(parts, edits);
+                                head = None;
+                            }
                             plan.plugins.push(at);
                             continue;
                         }
@@ -209,6 +240,7 @@ impl Chain {
                         Ok((status, headers, body)) => {
                             parts.status = status;
                             parts.headers = headers;
+                            head = None;
                             replaced = Some(body);
                             plan.plugins.clear();
                             continue;
@@ -219,6 +251,7 @@ impl Chain {
                 Err(failure) => failure,
             };
             if report(plugin, ctx, "on-response", &failure) == OnError::FailClosed {
+                head = None;
                 replaced = Some(fail_closed(parts));
                 plan.plugins.clear();
             }

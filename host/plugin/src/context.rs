@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::convert::Edit;
+
 /// Most entries a plugin can put in the scratch map of one request.
 const MAX_SCRATCH_ENTRIES: usize = 64;
 /// Most bytes (key plus value) of one scratch entry.
@@ -24,6 +26,29 @@ pub struct RequestContext {
     /// Per-request map shared along the chain and with the gateway (an auth
     /// plugin leaves the consumer id here for later plugins).
     pub scratch: Scratch,
+    /// What the plugin chain keeps between the phases of this request.
+    /// Start it empty (`Default`).
+    pub chain: ChainState,
+}
+
+impl RequestContext {
+    /// The context pseudo-header lines every plugin call of this request
+    /// carries, built on first use.
+    pub(crate) fn head_lines(&mut self) -> Vec<u8> {
+        if self.chain.context_lines.is_empty() {
+            self.chain.context_lines = crate::convert::context_lines(self);
+        }
+        self.chain.context_lines.clone()
+    }
+}
+
+/// What the chain keeps between the phases of one request: response edits
+/// handed over in the request phase (by chain position) and the context
+/// lines of the WIT head. Opaque: the chain fills and drains it.
+#[derive(Debug, Clone, Default)]
+pub struct ChainState {
+    pub(crate) response_edits: Vec<(usize, Vec<Edit>)>,
+    pub(crate) context_lines: Vec<u8>,
 }
 
 impl RequestContext {

@@ -9,6 +9,7 @@ use http::uri::PathAndQuery;
 use http::{request, response, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
 use crate::bindings::{RequestHead, Response, ResponseHead};
+use crate::context::RequestContext;
 
 /// Most header lines a plugin may return (`HeaderMap` holds at most 32 768).
 const MAX_HEADER_LINES: usize = 1000;
@@ -20,15 +21,39 @@ pub(crate) struct Limits {
     pub(crate) max_head: usize,
 }
 
+/// Appends one `name:value\n` line.
+fn line(block: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    block.extend_from_slice(name);
+    block.push(b':');
+    block.extend_from_slice(value);
+    block.push(b'\n');
+}
+
+/// The WIT `context-block` (`client-ip`, `route`, `listener`, `upstream`
+/// lines): the same for every call of a request, built once.
+pub(crate) fn context_lines(ctx: &RequestContext) -> Vec<u8> {
+    use std::io::Write;
+    let mut block = Vec::with_capacity(96);
+    if let Some(ip) = ctx.client_ip {
+        block.extend_from_slice(b"client-ip:");
+        // Writing to a Vec cannot fail.
+        let _ = write!(block, "{ip}");
+        block.push(b'\n');
+    }
+    line(&mut block, b"route", ctx.route.as_bytes());
+    line(&mut block, b"listener", ctx.listener.as_bytes());
+    if let Some(upstream) = &ctx.upstream {
+        line(&mut block, b"upstream", upstream.as_bytes());
+    }
+    block
+}
+
 /// The WIT `header-block`: `name:value\n` per line.
 fn headers_to_wit(map: &HeaderMap) -> Vec<u8> {
     let size = map.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum();
     let mut block = Vec::with_capacity(size);
     for (name, value) in map {
-        block.extend_from_slice(name.as_str().as_bytes());
-        block.push(b':');
-        block.extend_from_slice(value.as_bytes());
-        block.push(b'\n');
+        line(&mut block, name.as_str().as_bytes(), value.as_bytes());
     }
     block
 }
@@ -37,11 +62,7 @@ pub(crate) fn request_head(parts: &request::Parts) -> RequestHead {
     let path = parts.uri.path();
     RequestHead {
         method: parts.method.as_str().to_owned(),
-        path: if path.is_empty() {
-            "/".to_owned()
-        } else {
-            path.to_owned()
-        },
+        path: if path.is_empty() { "/".to_owned() } else { path.to_owned() },
         query: parts.uri.query().map(str::to_owned),
         headers: headers_to_wit(&parts.headers),
     }
@@ -54,52 +75,225 @@ pub(crate) fn response_head(parts: &response::Parts) -> ResponseHead {
     }
 }
 
-/// Parses a plugin's `header-block`. Every line must be `name:value\n` with a
-/// valid token as the name and a value without control characters.
-fn header_map(block: Vec<u8>, limits: Limits) -> Result<HeaderMap, String> {
+/// The lines of a block or edit list (each ends with `\n`), checked for
+/// size and count. Each item is a line or, once, the reason to refuse all.
+fn lines<'a>(
+    block: &'a [u8],
+    what: &'static str,
+    limits: Limits,
+) -> Result<impl Iterator<Item = Result<&'a [u8], String>> + 'a, String> {
     if block.len() > limits.max_head {
-        return Err(format!("headers larger than {} bytes", limits.max_head));
+        return Err(format!("{what} larger than {} bytes", limits.max_head));
     }
-    let Some(body) = block.strip_suffix(b"\n") else {
-        return match block.is_empty() {
-            true => Ok(HeaderMap::new()),
-            false => Err("header block does not end with a newline".to_owned()),
-        };
+    let body = match block.strip_suffix(b"\n") {
+        Some(body) => Some(body),
+        None if block.is_empty() => None,
+        None => return Err(format!("{what} do not end with a newline")),
     };
-    let lines = body.split(|&b| b == b'\n');
+    let lines = body.into_iter().flat_map(|body| body.split(|&b| b == b'\n'));
+    Ok(lines.enumerate().map(move |(count, line)| match count < MAX_HEADER_LINES {
+        true => Ok(line),
+        false => Err(format!("more than {MAX_HEADER_LINES} lines of {what}")),
+    }))
+}
+
+fn header_name(name: &[u8]) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name).map_err(|_| {
+        format!("header name {:?} is not a valid token", String::from_utf8_lossy(name))
+    })
+}
+
+fn header_value(name: &HeaderName, value: &[u8]) -> Result<HeaderValue, String> {
+    HeaderValue::from_bytes(value).map_err(|_| {
+        format!("value of header `{name}` contains a control character (CR, LF, NUL, ...)")
+    })
+}
+
+/// Splits `name:value` at the first `:`.
+fn split(line: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    match line.iter().position(|&b| b == b':') {
+        Some(colon) => Ok((&line[..colon], &line[colon + 1..])),
+        None => Err(format!("line {:?} has no `:`", String::from_utf8_lossy(line))),
+    }
+}
+
+/// Parses a plugin's `header-block` (a response it made). Every line must be
+/// `name:value\n` with a valid token as the name and a value without control
+/// characters.
+fn header_map(block: &[u8], limits: Limits) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
-    for (count, line) in lines.enumerate() {
-        if count >= MAX_HEADER_LINES {
-            return Err(format!("more than {MAX_HEADER_LINES} header lines"));
-        }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            return Err(format!(
-                "header line {:?} has no `:`",
-                String::from_utf8_lossy(line)
-            ));
-        };
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        let name = HeaderName::from_bytes(name).map_err(|_| {
-            format!(
-                "header name {:?} is not a valid token",
-                String::from_utf8_lossy(name)
-            )
-        })?;
-        let value = HeaderValue::from_bytes(value).map_err(|_| {
-            format!("value of header `{name}` contains a control character (CR, LF, NUL, ...)")
-        })?;
+    for line in lines(block, "headers", limits)? {
+        let (name, value) = split(line?)?;
+        let name = header_name(name)?;
+        let value = header_value(&name, value)?;
         map.append(name, value);
     }
     Ok(map)
 }
 
-/// Puts the framing headers of `old` (the host's business) into `new`,
-/// replacing whatever the plugin set for them.
-fn keep_framing(old: &HeaderMap, new: &mut HeaderMap) {
-    for name in [CONTENT_LENGTH, TRANSFER_ENCODING] {
-        new.remove(&name);
-        for value in old.get_all(&name) {
-            new.append(name.clone(), value.clone());
+/// One checked line of a plugin's `edits`.
+#[derive(Debug, Clone)]
+pub(crate) enum Edit {
+    Set(HeaderName, HeaderValue),
+    Append(HeaderName, HeaderValue),
+    Remove(HeaderName),
+    Method(Method),
+    Target(PathAndQuery),
+    Status(StatusCode),
+}
+
+/// Which pseudo-headers an edit list may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pseudo {
+    /// `:method` and `:path`.
+    Request,
+    /// `:status`.
+    Response,
+}
+
+fn is_framing(name: &HeaderName) -> bool {
+    name == CONTENT_LENGTH || name == TRANSFER_ENCODING
+}
+
+/// Checks every line of `edits`; nothing is applied unless all are valid.
+/// Edits of the framing headers are dropped here (they stay the host's).
+pub(crate) fn parse_edits(edits: &[u8], pseudo: Pseudo, limits: Limits) -> Result<Vec<Edit>, String> {
+    let mut parsed = Vec::new();
+    for line in lines(edits, "edits", limits)? {
+        let line = line?;
+        let Some((&op, rest)) = line.split_first() else {
+            return Err("empty edit line".to_owned());
+        };
+        if !matches!(op, b'=' | b'+' | b'-') {
+            return Err(format!(
+                "edit line {:?} starts with {:?}, not `=`, `+` or `-`",
+                String::from_utf8_lossy(line),
+                char::from(op)
+            ));
+        }
+        if rest.first() == Some(&b':') {
+            parsed.push(pseudo_edit(op, &rest[1..], pseudo)?);
+            continue;
+        }
+        let (name, value) = match op {
+            b'-' => (header_name(rest)?, None),
+            _ => {
+                let (name, value) = split(rest)?;
+                let name = header_name(name)?;
+                let value = header_value(&name, value)?;
+                (name, Some(value))
+            }
+        };
+        if is_framing(&name) {
+            continue;
+        }
+        parsed.push(match value {
+            Some(value) if op == b'=' => Edit::Set(name, value),
+            Some(value) => Edit::Append(name, value),
+            None => Edit::Remove(name),
+        });
+    }
+    Ok(parsed)
+}
+
+/// `=:method:GET`, `=:path:/a?b` or `=:status:404` (after the `=:`).
+fn pseudo_edit(op: u8, rest: &[u8], pseudo: Pseudo) -> Result<Edit, String> {
+    let (name, value) = split(rest)?;
+    if op != b'=' {
+        return Err(format!(
+            "pseudo-header `:{}` can only be set (`=`)",
+            String::from_utf8_lossy(name)
+        ));
+    }
+    match (name, pseudo) {
+        (b"method", Pseudo::Request) => Method::from_bytes(value)
+            .map(Edit::Method)
+            .map_err(|_| format!("method {:?} is not a valid token", String::from_utf8_lossy(value))),
+        (b"path", Pseudo::Request) => target(value).map(Edit::Target),
+        (b"status", Pseudo::Response) => {
+            let code = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u16>().ok())
+                .ok_or_else(|| format!("status {:?} is not a number", String::from_utf8_lossy(value)))?;
+            status(code, None).map(Edit::Status)
+        }
+        _ => Err(format!(
+            "pseudo-header `:{}` cannot be changed here",
+            String::from_utf8_lossy(name)
+        )),
+    }
+}
+
+/// A new `path[?query]` from a plugin.
+fn target(value: &[u8]) -> Result<PathAndQuery, String> {
+    let text = std::str::from_utf8(value)
+        .map_err(|_| format!("path {:?} is not UTF-8", String::from_utf8_lossy(value)))?;
+    let (path, query) = match text.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (text, None),
+    };
+    check_path(path)?;
+    if let Some(query) = query {
+        check_query(query)?;
+    }
+    PathAndQuery::try_from(text).map_err(|e| format!("path and query are not a valid URI part: {e}"))
+}
+
+fn apply_header_edit(headers: &mut HeaderMap, edit: Edit) {
+    match edit {
+        Edit::Set(name, value) => {
+            headers.insert(name, value);
+        }
+        Edit::Append(name, value) => {
+            headers.append(name, value);
+        }
+        Edit::Remove(name) => {
+            headers.remove(name);
+        }
+        Edit::Method(_) | Edit::Target(_) | Edit::Status(_) => {}
+    }
+}
+
+/// Applies a plugin's request edits to `parts`, or changes nothing.
+pub(crate) fn apply_request_edits(
+    parts: &mut request::Parts,
+    edits: &[u8],
+    limits: Limits,
+) -> Result<(), String> {
+    if edits.is_empty() {
+        return Ok(());
+    }
+    let edits = parse_edits(edits, Pseudo::Request, limits)?;
+    parts.headers.reserve(edits.len());
+    let mut uri = None;
+    for edit in &edits {
+        if let Edit::Target(target) = edit {
+            let mut new = parts.uri.clone().into_parts();
+            new.path_and_query = Some(target.clone());
+            uri = Some(Uri::from_parts(new).map_err(|e| format!("the new URI is not valid: {e}"))?);
+        }
+    }
+    if let Some(uri) = uri {
+        parts.uri = uri;
+    }
+    for edit in edits {
+        match edit {
+            Edit::Method(method) => parts.method = method,
+            Edit::Target(_) => {}
+            edit => apply_header_edit(&mut parts.headers, edit),
+        }
+    }
+    Ok(())
+}
+
+/// Applies checked response edits (from `parse_edits` with
+/// `Pseudo::Response`) to `parts`.
+pub(crate) fn apply_response_edits(parts: &mut response::Parts, edits: Vec<Edit>) {
+    parts.headers.reserve(edits.len());
+    for edit in edits {
+        match edit {
+            Edit::Status(status) => parts.status = status,
+            edit => apply_header_edit(&mut parts.headers, edit),
         }
     }
 }
@@ -142,54 +336,6 @@ fn status(code: u16, current: Option<StatusCode>) -> Result<StatusCode, String> 
     StatusCode::from_u16(code).map_err(|_| format!("status {code} is not valid"))
 }
 
-/// Applies a plugin's new request head to `parts`, or changes nothing.
-pub(crate) fn apply_request_head(
-    parts: &mut request::Parts,
-    head: RequestHead,
-    limits: Limits,
-) -> Result<(), String> {
-    let method = if head.method == parts.method.as_str() {
-        parts.method.clone()
-    } else {
-        Method::from_bytes(head.method.as_bytes())
-            .map_err(|_| format!("method {:?} is not a valid token", head.method))?
-    };
-    check_path(&head.path)?;
-    let path_and_query = match &head.query {
-        Some(query) => {
-            check_query(query)?;
-            format!("{}?{query}", head.path)
-        }
-        None => head.path,
-    };
-    let path_and_query = PathAndQuery::try_from(path_and_query)
-        .map_err(|e| format!("path and query are not a valid URI part: {e}"))?;
-    let mut uri = parts.uri.clone().into_parts();
-    uri.path_and_query = Some(path_and_query);
-    let uri = Uri::from_parts(uri).map_err(|e| format!("the new URI is not valid: {e}"))?;
-    let mut headers = header_map(head.headers, limits)?;
-    keep_framing(&parts.headers, &mut headers);
-
-    parts.method = method;
-    parts.uri = uri;
-    parts.headers = headers;
-    Ok(())
-}
-
-/// Applies a plugin's new response head to `parts`, or changes nothing.
-pub(crate) fn apply_response_head(
-    parts: &mut response::Parts,
-    head: ResponseHead,
-    limits: Limits,
-) -> Result<(), String> {
-    let status = status(head.status, Some(parts.status))?;
-    let mut headers = header_map(head.headers, limits)?;
-    keep_framing(&parts.headers, &mut headers);
-    parts.status = status;
-    parts.headers = headers;
-    Ok(())
-}
-
 /// A complete response from a plugin, checked, with `content-length` set.
 pub(crate) fn complete_response(
     response: Response,
@@ -203,7 +349,7 @@ pub(crate) fn complete_response(
             limits.max_body
         ));
     }
-    let mut headers = header_map(response.headers, limits)?;
+    let mut headers = header_map(&response.headers, limits)?;
     set_content_length(&mut headers, response.body.len());
     Ok((status, headers, Bytes::from(response.body)))
 }

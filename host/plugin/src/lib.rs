@@ -1,5 +1,5 @@
 //! wasmgate's plugin runtime: HTTP middleware as WebAssembly components
-//! (world `wasmgate:plugin/http-middleware@0.1.0`, in `wit/`), run on
+//! (world `wasmgate:plugin/http-middleware@0.2.0`, in `wit/`), run on
 //! wasmtime. This is the only crate that depends on wasmtime.
 //!
 //! ```text
@@ -41,10 +41,10 @@ pub mod watch;
 pub mod fuzzing;
 
 pub use chain::{BodyRewrite, Chain, RequestOutcome, ResponseOutcome};
-pub use context::{RequestContext, Scratch};
+pub use context::{ChainState, RequestContext, Scratch};
 pub use error::PluginError;
 pub use plugin::Plugin;
-pub use pool::{ConfiguredPlugin, PoolStats};
+pub use pool::{ConfiguredPlugin, Phases, PoolStats};
 pub use runtime::{valid_plugin_name, PluginRuntime};
 pub use set::{PluginSet, PluginSetError};
 pub use settings::{OnError, RuntimeSettings};

@@ -1,7 +1,6 @@
 //! `Plugin`: one compiled version of a plugin, ready to be configured.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::bindings::HttpMiddlewarePre;
@@ -20,44 +19,6 @@ pub struct Plugin {
     /// digest did not change).
     digest: [u8; 32],
     pub(crate) runtime: Arc<RuntimeInner>,
-    phases: Phases,
-}
-
-/// Which phase functions this version implements. Both are assumed until
-/// a call answers `no-phase` (the SDK's default hook); from then on the host
-/// does not call that phase for this version again. Code decides this, not
-/// configuration, so one answer holds for every route and instance.
-#[derive(Debug)]
-pub struct Phases {
-    request: AtomicBool,
-    response: AtomicBool,
-}
-
-impl Phases {
-    fn all() -> Self {
-        Self {
-            request: AtomicBool::new(true),
-            response: AtomicBool::new(true),
-        }
-    }
-
-    /// Whether `on-request` is worth calling.
-    pub fn request(&self) -> bool {
-        self.request.load(Ordering::Relaxed)
-    }
-
-    /// Whether `on-response` is worth calling.
-    pub fn response(&self) -> bool {
-        self.response.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn drop_request(&self) {
-        self.request.store(false, Ordering::Relaxed);
-    }
-
-    pub(crate) fn drop_response(&self) {
-        self.response.store(false, Ordering::Relaxed);
-    }
 }
 
 impl fmt::Debug for Plugin {
@@ -81,13 +42,7 @@ impl Plugin {
             pre,
             digest,
             runtime,
-            phases: Phases::all(),
         }
-    }
-
-    /// The phases this version implements, as learnt from its answers.
-    pub fn phases(&self) -> &Phases {
-        &self.phases
     }
 
     /// The plugin's name (its file stem).

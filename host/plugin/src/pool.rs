@@ -3,7 +3,7 @@
 //! an instance under a deadline and turns what went wrong into a `Failure`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use wasmtime::{Store, Trap};
@@ -25,6 +25,7 @@ pub struct ConfiguredPlugin {
     pool: Mutex<Vec<Instance>>,
     /// Instances started so far (for tests and metrics).
     started: AtomicU64,
+    phases: Phases,
 }
 
 /// One live instance of the plugin.
@@ -68,7 +69,14 @@ impl ConfiguredPlugin {
             on_error,
             pool: Mutex::new(Vec::new()),
             started: AtomicU64::new(0),
+            phases: Phases::all(),
         }
+    }
+
+    /// The phases this plugin uses with this configuration, as learnt from
+    /// its answers.
+    pub fn phases(&self) -> &Phases {
+        &self.phases
     }
 
     pub fn plugin(&self) -> &Arc<Plugin> {
@@ -183,6 +191,43 @@ impl ConfiguredPlugin {
             }
             Err(err) => Err(classify(&mut instance.store, &err)),
         }
+    }
+}
+
+/// Which phase functions this plugin uses with this configuration. Both are
+/// assumed until a call answers `no-phase` (the SDK's default hook, or a
+/// plugin whose configuration leaves a phase nothing to do); from then on the
+/// host does not call that phase on these instances again.
+#[derive(Debug)]
+pub struct Phases {
+    request: AtomicBool,
+    response: AtomicBool,
+}
+
+impl Phases {
+    pub(crate) fn all() -> Self {
+        Self {
+            request: AtomicBool::new(true),
+            response: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether `on-request` is worth calling.
+    pub fn request(&self) -> bool {
+        self.request.load(Ordering::Relaxed)
+    }
+
+    /// Whether `on-response` is worth calling.
+    pub fn response(&self) -> bool {
+        self.response.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn drop_request(&self) {
+        self.request.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn drop_response(&self) {
+        self.response.store(false, Ordering::Relaxed);
     }
 }
 

@@ -8,8 +8,12 @@ mod keys;
 mod tests;
 mod token;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use wasmgate_sdk::prelude::*;
 
 use keys::{Key, KeyConfig};
@@ -48,6 +52,16 @@ pub struct Config {
     /// Remove the token's header before the request goes upstream.
     #[serde(default)]
     hide_credentials: bool,
+    /// Tokens whose signature was verified, remembered per instance so a
+    /// client that sends the same token again costs a lookup, not a
+    /// signature check (claims are still checked on every request). 0 turns
+    /// the cache off.
+    #[serde(default = "default_cache_size")]
+    cache_size: usize,
+}
+
+fn default_cache_size() -> usize {
+    1024
 }
 
 fn default_header() -> String {
@@ -75,9 +89,30 @@ pub struct JwtAuth {
     consumer_claim: String,
     consumer_header: String,
     hide_credentials: bool,
+    /// Verified tokens and their claims (see `Config::cache_size`).
+    verified: RefCell<HashMap<String, Rc<Map<String, Value>>>>,
+    cache_size: usize,
 }
 
 impl JwtAuth {
+    /// The claims of `token` if one of the keys signed it: from the cache,
+    /// or verified now (and then remembered; a full cache starts over, which
+    /// bounds its memory without bookkeeping on the hot path).
+    fn verify(&self, token: &str) -> Result<Rc<Map<String, Value>>, token::Refusal> {
+        if let Some(claims) = self.verified.borrow().get(token) {
+            return Ok(claims.clone());
+        }
+        let claims = Rc::new(token::verify(token, &self.keys)?);
+        if self.cache_size > 0 {
+            let mut verified = self.verified.borrow_mut();
+            if verified.len() >= self.cache_size {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), claims.clone());
+        }
+        Ok(claims)
+    }
+
     /// The token and whether it came from the header.
     fn token(&self, request: &Request) -> Option<(String, bool)> {
         if let Some(value) = request.header(&self.header) {
@@ -157,6 +192,8 @@ impl Plugin for JwtAuth {
             consumer_claim: c.consumer_claim,
             consumer_header: c.consumer_header.to_ascii_lowercase(),
             hide_credentials: c.hide_credentials,
+            verified: RefCell::new(HashMap::new()),
+            cache_size: c.cache_size,
         })
     }
 
@@ -164,7 +201,7 @@ impl Plugin for JwtAuth {
         let Some((token, in_header)) = self.token(request) else {
             return unauthorized(None);
         };
-        let claims = match token::verify(&token, &self.keys) {
+        let claims = match self.verify(&token) {
             Ok(claims) => claims,
             Err(why) => return unauthorized(Some(why)),
         };

@@ -182,6 +182,26 @@ fn a_tampered_token_or_alg_none_is_refused() {
 }
 
 #[test]
+fn a_cached_token_is_still_checked_for_expiry_and_the_cache_is_bounded() {
+    let h = harness(json!({ "cache_size": 2 }));
+    let t = token("HS256", None, &json!({ "sub": "u", "exp": NOW + 60 }));
+    assert!(run(&h, bearer(&t)).is_ok());
+    assert!(run(&h, bearer(&t)).is_ok(), "served from the cache");
+    // A forged token that shares nothing but its prefix is verified itself.
+    let last = if t.ends_with('A') { 'B' } else { 'A' };
+    let forged = format!("{}{last}", &t[..t.len() - 1]);
+    assert!(run(&h, bearer(&forged)).is_err());
+    for sub in ["a", "b", "c"] {
+        let other = token("HS256", None, &json!({ "sub": sub, "exp": NOW + 60 }));
+        assert!(run(&h, bearer(&other)).is_ok());
+    }
+    assert!(h.plugin().verified.borrow().len() <= 2);
+    h.host().advance(std::time::Duration::from_secs(120));
+    let late = run(&h, bearer(&t)).err().map(|r| r.body_text().unwrap_or_default().to_owned());
+    assert_eq!(late.as_deref(), Some(r#"{"error":"token expired"}"#));
+}
+
+#[test]
 fn query_cookie_custom_claim_and_hiding() {
     let h = harness(
         json!({ "query": "jwt", "cookie": "session", "consumer_claim": "client_id", "hide_credentials": true }),

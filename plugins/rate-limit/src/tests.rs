@@ -72,9 +72,10 @@ fn consumer_key_and_overrides() {
 #[test]
 fn admitted_responses_carry_the_rate_headers() {
     let h = plugin(r#"{"rate": 10, "per": "minute", "burst": 5}"#);
-    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    let mut request = Request::new("GET", "/");
+    assert!(refused(h.on_request(&mut request)).is_none());
     let mut head = ResponseHead::new(200);
-    h.on_response(&mut head);
+    wasmgate_sdk::testing::apply_response_edits(&request, &mut head);
     assert_eq!(head.header("x-ratelimit-limit"), Some("5"));
     assert_eq!(head.header("x-ratelimit-remaining"), Some("4"));
     assert_eq!(head.header("x-ratelimit-reset"), Some("6"));
@@ -109,4 +110,11 @@ fn an_issuer_left_by_jwt_auth_names_an_app_with_its_own_limit() {
     h.host().scratch_set("jwt.iss", "app-big");
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+}
+
+#[test]
+fn decimal_digits() {
+    for n in [0, 7, 10, 4_294_967_295, u64::MAX] {
+        assert_eq!(crate::decimal(n), n.to_string().into_bytes());
+    }
 }

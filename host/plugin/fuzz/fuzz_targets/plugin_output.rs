@@ -1,6 +1,6 @@
-//! Whatever a plugin returns — any method, path, query, header names and
-//! values, status and body — the host's checks accept it whole or refuse it
-//! whole, and never panic.
+//! Whatever a plugin returns — any edit lines, header names and values,
+//! status and body — the host's checks accept it whole or refuse it whole,
+//! and never panic.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -8,9 +8,8 @@ use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
 struct Output {
-    method: String,
-    path: String,
-    query: Option<String>,
+    /// `edits` (`=name:value\n`, `+…`, `-name\n`, `=:path:…`) or any bytes.
+    edits: Vec<u8>,
     /// A `header-block` (`name:value\n` lines), or any bytes at all.
     headers: Vec<u8>,
     status: u16,
@@ -18,6 +17,7 @@ struct Output {
 }
 
 fuzz_target!(|out: Output| {
-    let _ = wasmgate_plugin::fuzzing::request_head(out.method, out.path, out.query, out.headers.clone());
-    let _ = wasmgate_plugin::fuzzing::response(out.status, out.headers, out.body);
+    let _ = wasmgate_plugin::fuzzing::request_edits(&out.edits);
+    let _ = wasmgate_plugin::fuzzing::response(out.status, out.edits, out.body);
+    let _ = wasmgate_plugin::fuzzing::response(out.status, out.headers, Vec::new());
 });

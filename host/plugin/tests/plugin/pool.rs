@@ -52,10 +52,10 @@ fn a_phase_the_plugin_keeps_as_default_is_called_once_then_never() {
         assert!(matches!(chain.on_response(2, &mut head, &mut ctx), ResponseOutcome::Continue));
     }
     // noop answered `no-phase` once per phase: two calls, one instance (max 3 uses).
-    assert!(!noop.plugin().phases().request() && !noop.plugin().phases().response());
+    assert!(!noop.phases().request() && !noop.phases().response());
     assert_eq!(noop.stats().started, 1);
     // pass served all 14 calls: instances recycled every 3 uses.
-    assert!(pass.plugin().phases().request() && pass.plugin().phases().response());
+    assert!(pass.phases().request() && pass.phases().response());
     assert_eq!(pass.stats().started, 5);
 }
 

@@ -23,14 +23,20 @@ impl Plugin for HeaderAdder {
         Ok(Self(config))
     }
 
-    fn on_request(&self, request: &mut Request, _cx: &Context) -> RequestFlow {
+    fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
+        if self.0.request.is_empty() {
+            cx.skip_phase();
+        }
         for (name, value) in &self.0.request {
             request.set_header(name, value.as_str());
         }
         RequestFlow::Continue
     }
 
-    fn on_response(&self, response: &mut ResponseHead, _cx: &Context) -> ResponseFlow {
+    fn on_response(&self, response: &mut ResponseHead, cx: &Context) -> ResponseFlow {
+        if self.0.response.is_empty() {
+            cx.skip_phase();
+        }
         for (name, value) in &self.0.response {
             response.set_header(name, value.as_str());
         }

@@ -110,7 +110,8 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method, max: usize) -> Result
         if status.is_informational() {
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(spans.len());
+        // Room for a few more (plugins, the gateway) without growing the map.
+        let mut headers = HeaderMap::with_capacity(spans.len() + 4);
         for &(name_start, name_end, value_start, value_end) in &spans {
             let name = HeaderName::from_bytes(&head[name_start..name_end])
                 .map_err(|_| HeadError::Malformed("invalid header name"))?;
