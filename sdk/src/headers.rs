@@ -65,6 +65,8 @@ pub(crate) struct Edits(Vec<u8>);
 
 impl Edits {
     fn push(&mut self, op: u8, name: &str, value: Option<&[u8]>) {
+        // One allocation for the usual few lines, not one per doubling.
+        self.0.reserve(name.len() + value.map_or(0, <[u8]>::len) + 64);
         self.0.push(op);
         push_name(&mut self.0, name);
         if let Some(value) = value {

@@ -155,10 +155,7 @@ impl Request {
 
     /// The first decoded value of query parameter `name`.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+        query::param(self.query.as_deref()?, name)
     }
 
     /// Sets query parameter `name` (replacing its values), re-encoding the

@@ -3,6 +3,9 @@
 
 /// Decodes `%XX` escapes and `+` (space). Invalid escapes stay as they are.
 pub fn decode(s: &str) -> String {
+    if !needs_decoding(s) {
+        return s.to_owned();
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -21,6 +24,25 @@ pub fn decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `s` holds an escape or a `+` (most names and many values do
+/// not, and are then used as they are).
+fn needs_decoding(s: &str) -> bool {
+    s.bytes().any(|b| b == b'%' || b == b'+')
+}
+
+/// The decoded value of the first parameter named `name` in a raw query
+/// (without decoding the others).
+pub fn param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let matches = match needs_decoding(key) {
+            true => decode(key) == name,
+            false => key == name,
+        };
+        (matches && !pair.is_empty()).then(|| decode(value))
+    })
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -69,6 +91,16 @@ pub fn build<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_param() {
+        let q = "a=1&b%61=x%26y&c&b=2";
+        assert_eq!(param(q, "ba").as_deref(), Some("x&y"));
+        assert_eq!(param(q, "b").as_deref(), Some("2"));
+        assert_eq!(param(q, "c").as_deref(), Some(""));
+        assert_eq!(param(q, "d"), None);
+        assert_eq!(param("", ""), None);
+    }
 
     #[test]
     fn round_trip() {

@@ -1,7 +1,9 @@
 //! What one request costs in a chain of plugins, in-process: the median time
 //! of `Chain::on_request` and `Chain::on_response` over 50 000 requests (after
 //! a warm-up), for the chain given on the command line, next to the same
-//! request with no plugin. Each plugin is `name` or `name=<config JSON>`.
+//! request with no plugin. Each plugin is `name` or `name=<config JSON>`,
+//! where `name` is one of the workspace's plugins (`rate-limit`, the test
+//! plugins) or the path of a `.wasm` file.
 //!
 //! ```text
 //! cargo run --release -p wasmgate-plugin --example plugin_cost -- \
@@ -88,7 +90,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut plugins = Vec::new();
     for arg in std::env::args().skip(1) {
         let (name, config) = arg.split_once('=').unwrap_or((&arg, "{}"));
-        let plugin = runtime.load_file(&test_plugin(name))?;
+        let path = match name.ends_with(".wasm") {
+            true => std::path::PathBuf::from(name),
+            false => test_plugin(name),
+        };
+        let plugin = runtime.load_file(&path)?;
         plugins.push(plugin.configure(config, OnError::FailClosed)?);
     }
     let names: Vec<String> = plugins.iter().map(|p| p.name().to_owned()).collect();

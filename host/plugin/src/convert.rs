@@ -158,7 +158,7 @@ fn is_framing(name: &HeaderName) -> bool {
 /// Checks every line of `edits`; nothing is applied unless all are valid.
 /// Edits of the framing headers are dropped here (they stay the host's).
 pub(crate) fn parse_edits(edits: &[u8], pseudo: Pseudo, limits: Limits) -> Result<Vec<Edit>, String> {
-    let mut parsed = Vec::new();
+    let mut parsed = Vec::with_capacity(memchr::memchr_iter(b'\n', edits).count());
     for line in lines(edits, "edits", limits)? {
         let line = line?;
         let Some((&op, rest)) = line.split_first() else {
