@@ -210,31 +210,25 @@ impl Chain {
                     plugin.phases().drop_response();
                     continue;
                 }
-                Ok(ResponseAction::Continue(edits)) => {
-                    match convert::parse_edits(&edits, Pseudo::Response, limits) {
-                        Ok(edits) => {
-                            if !edits.is_empty() {
-                                convert::apply_response_edits(parts, edits);
-                                head = None;
-                            }
-                            continue;
+                Ok(ResponseAction::Continue(edits)) => match edit_response(parts, &edits, limits) {
+                    Ok(changed) => {
+                        if changed {
+                            head = None;
                         }
-                        Err(why) => Failure::Invalid(why),
+                        continue;
                     }
-                }
-                Ok(ResponseAction::RewriteBody(edits)) => {
-                    match convert::parse_edits(&edits, Pseudo::Response, limits) {
-                        Ok(edits) => {
-                            if !edits.is_empty() {
-                                convert::apply_response_edits(parts, edits);
-                                head = None;
-                            }
-                            plan.plugins.push(at);
-                            continue;
+                    Err(why) => Failure::Invalid(why),
+                },
+                Ok(ResponseAction::RewriteBody(edits)) => match edit_response(parts, &edits, limits) {
+                    Ok(changed) => {
+                        if changed {
+                            head = None;
                         }
-                        Err(why) => Failure::Invalid(why),
+                        plan.plugins.push(at);
+                        continue;
                     }
-                }
+                    Err(why) => Failure::Invalid(why),
+                },
                 Ok(ResponseAction::Replace(answer)) => {
                     match convert::complete_response(answer, limits) {
                         Ok((status, headers, body)) => {
@@ -321,6 +315,18 @@ impl Chain {
         }
         closed.then(|| fail_closed(parts))
     }
+}
+
+/// Checks a plugin's response edits and applies them all, or none; says
+/// whether anything changed.
+fn edit_response(parts: &mut response::Parts, edits: &[u8], limits: Limits) -> Result<bool, String> {
+    if edits.is_empty() {
+        return Ok(false);
+    }
+    let edits = convert::parse_edits(edits, Pseudo::Response, limits)?;
+    let changed = !edits.is_empty();
+    convert::apply_response_edits(parts, edits);
+    Ok(changed)
 }
 
 /// Turns `parts` into the 500 of a fail-closed plugin; returns its body.
