@@ -30,8 +30,12 @@ fn default_methods() -> Vec<String> {
     ["GET", "HEAD", "POST"].map(String::from).to_vec()
 }
 
-/// Scratch key: the allowed origin of this request.
-const ORIGIN: &str = "cors.origin";
+/// How a CORS header goes on: replacing the header's values, or next to
+/// them (`Vary`).
+enum Put {
+    Set,
+    Append,
+}
 
 pub struct Cors {
     any_origin: bool,
@@ -58,15 +62,15 @@ impl Cors {
 
     /// `*` only when any origin is allowed without credentials; otherwise
     /// the origin itself (with `Vary: Origin`).
-    fn origin_headers(&self, origin: &str, headers: &mut Headers) {
+    fn origin_headers(&self, origin: &str, mut put: impl FnMut(Put, &'static str, &str)) {
         if self.any_origin && !self.credentials {
-            headers.set("access-control-allow-origin", "*");
+            put(Put::Set, "access-control-allow-origin", "*");
         } else {
-            headers.set("access-control-allow-origin", origin);
-            headers.append("vary", "Origin");
+            put(Put::Set, "access-control-allow-origin", origin);
+            put(Put::Append, "vary", "Origin");
         }
         if self.credentials {
-            headers.set("access-control-allow-credentials", "true");
+            put(Put::Set, "access-control-allow-credentials", "true");
         }
     }
 
@@ -87,7 +91,10 @@ impl Cors {
             return Response::text(403, "CORS preflight refused");
         }
         let mut response = Response::new(204);
-        self.origin_headers(origin, &mut response.headers);
+        self.origin_headers(origin, |put, name, value| match put {
+            Put::Set => response.headers.set(name, value),
+            Put::Append => response.headers.append(name, value),
+        });
         response
             .headers
             .set("access-control-allow-methods", self.methods.join(", "));
@@ -159,7 +166,10 @@ impl Plugin for Cors {
         })
     }
 
-    fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
+    /// Answers preflights; for an allowed origin, puts the CORS headers on
+    /// the response from here (the gateway applies them when the response
+    /// comes back through this plugin), so there is no response phase.
+    fn on_request(&self, request: &mut Request, _cx: &Context) -> RequestFlow {
         let Some(origin) = request.header("origin") else {
             return RequestFlow::Continue;
         };
@@ -168,20 +178,17 @@ impl Plugin for Cors {
         {
             return RequestFlow::Respond(self.preflight(request, origin));
         }
-        if let Some(origin) = self.allowed_origin(origin) {
-            cx.scratch_set(ORIGIN, origin);
+        let Some(origin) = self.allowed_origin(origin).map(str::to_owned) else {
+            return RequestFlow::Continue;
+        };
+        self.origin_headers(&origin, |put, name, value| match put {
+            Put::Set => request.set_response_header(name, value),
+            Put::Append => request.append_response_header(name, value),
+        });
+        if !self.expose.is_empty() {
+            request.set_response_header("access-control-expose-headers", self.expose.as_str());
         }
         RequestFlow::Continue
-    }
-
-    fn on_response(&self, response: &mut ResponseHead, cx: &Context) -> ResponseFlow {
-        if let Some(origin) = cx.scratch_remove(ORIGIN) {
-            self.origin_headers(&origin, response.headers_mut());
-            if !self.expose.is_empty() {
-                response.set_header("access-control-expose-headers", self.expose.as_str());
-            }
-        }
-        ResponseFlow::Continue
     }
 }
 

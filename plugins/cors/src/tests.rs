@@ -1,5 +1,5 @@
 use wasmgate_sdk::prelude::*;
-use wasmgate_sdk::testing::Harness;
+use wasmgate_sdk::testing::{apply_response_edits, Harness};
 
 use crate::Cors;
 
@@ -67,7 +67,7 @@ fn adds_headers_for_allowed_origins_only() {
     let mut req = Request::new("GET", "/").with_header("origin", "https://app.example.com");
     assert_eq!(h.on_request(&mut req), RequestFlow::Continue);
     let mut head = ResponseHead::new(200);
-    h.on_response(&mut head);
+    apply_response_edits(&req, &mut head);
     assert_eq!(
         head.header("access-control-allow-origin"),
         Some("https://app.example.com")
@@ -82,7 +82,7 @@ fn adds_headers_for_allowed_origins_only() {
     let mut req = Request::new("GET", "/").with_header("origin", "https://evil.example");
     h.on_request(&mut req);
     let mut head = ResponseHead::new(200);
-    h.on_response(&mut head);
+    apply_response_edits(&req, &mut head);
     assert!(!head.headers().contains("access-control-allow-origin"));
 }
 
@@ -92,7 +92,7 @@ fn wildcard_without_credentials_is_a_star() {
     let mut req = Request::new("GET", "/").with_header("origin", "https://any.example");
     h.on_request(&mut req);
     let mut head = ResponseHead::new(200);
-    h.on_response(&mut head);
+    apply_response_edits(&req, &mut head);
     assert_eq!(head.header("access-control-allow-origin"), Some("*"));
 }
 
