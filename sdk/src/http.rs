@@ -29,16 +29,7 @@ impl Request {
             Some((path, query)) => (path, Some(query.to_owned())),
             None => (target, None),
         };
-        Self {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            query,
-            headers: Headers::new(),
-            modified: false,
-            method_changed: false,
-            target_changed: false,
-            response_edits: Edits::default(),
-        }
+        Self::from_parts(method.to_owned(), path.to_owned(), query, Headers::new())
     }
 
     /// The request from the fields of the WIT `request-head`.

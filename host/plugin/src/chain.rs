@@ -119,7 +119,7 @@ impl Chain {
         ctx: &mut RequestContext,
     ) -> RequestOutcome {
         let limits = self.limits();
-        let context = ctx.head_lines();
+        let context = ctx.context_block();
         // Built again only after a plugin changed the request.
         let mut head = None;
         for (at, plugin) in self.plugins.iter().enumerate() {
@@ -191,7 +191,7 @@ impl Chain {
         let limits = self.limits();
         let mut replaced: Option<Bytes> = None;
         let mut plan = BodyRewrite::default();
-        let context = ctx.head_lines();
+        let context = ctx.context_block();
         let mut head = None;
         for at in (0..ran.min(self.plugins.len())).rev() {
             let plugin = &self.plugins[at];

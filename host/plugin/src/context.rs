@@ -32,9 +32,9 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// The context pseudo-header lines every plugin call of this request
-    /// carries, built on first use.
-    pub(crate) fn head_lines(&mut self) -> Vec<u8> {
+    /// The WIT `context-block` every plugin call of this request carries,
+    /// built on first use.
+    pub(crate) fn context_block(&mut self) -> Vec<u8> {
         if self.chain.context_lines.is_empty() {
             self.chain.context_lines = crate::convert::context_lines(self);
         }
@@ -43,8 +43,8 @@ impl RequestContext {
 }
 
 /// What the chain keeps between the phases of one request: response edits
-/// handed over in the request phase (by chain position) and the context
-/// lines of the WIT head. Opaque: the chain fills and drains it.
+/// handed over in the request phase (by chain position) and the WIT
+/// `context-block`. Opaque: the chain fills and drains it.
 #[derive(Debug, Clone, Default)]
 pub struct ChainState {
     pub(crate) response_edits: Vec<(usize, Vec<Edit>)>,
