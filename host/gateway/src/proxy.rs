@@ -163,6 +163,8 @@ async fn forward(
         Uri::from(original.clone())
     };
     let upgrade = upgrade::requested(parts.version, &parts.headers);
+    // Read before the hop-by-hop headers (Transfer-Encoding among them) go.
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
     parts.version = Version::HTTP_11;
     headers::remove_hop_by_hop(&mut parts.headers);
     // An upgrade (WebSocket) takes this same path; only what follows a 101 differs.
@@ -171,7 +173,7 @@ async fn forward(
         upgrade::restore(&mut parts.headers, value);
         client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     }
-    headers::add_forwarded(&mut parts.headers, &peer.ip_value, peer.scheme, host_value.clone());
+    let forwarded = headers::Forwarded { client: &peer.ip_value, proto: peer.scheme, host: host_value.as_ref() };
     if let (HostHeader::Pass, Some(host)) = (&upstream.config.host_header, &host_value) {
         if !parts.headers.contains_key(header::HOST) {
             parts.headers.insert(header::HOST, host.clone());
@@ -183,10 +185,16 @@ async fn forward(
     let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: &parts.headers };
     let mut tried = Vec::new();
     let mut chosen = targets.pick(&pick, &tried);
-    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+    if chunked {
         Box::pin(body.prefetch()).await.map_err(body_error)?;
     }
     let mut req = Request::from_parts(parts, body);
+    // Our own HTTP/1.1 exchange writes the X-Forwarded-* headers as it encodes
+    // the head; the other paths get them in the header map.
+    let direct = !upstream.config.protocol.is_h2() && h1::fits(&req);
+    if !direct {
+        forwarded.apply(req.headers_mut());
+    }
     loop {
         let index = chosen.ok_or_else(|| degrade::unavailable(route, req.headers(), "has no available target"))?;
         let target = &targets.targets[index];
@@ -204,8 +212,8 @@ async fn forward(
         // (memcpy) that much state around.
         let outcome = if upstream.config.protocol.is_h2() {
             Box::pin(pool_h2::send(upstream, target, req)).await
-        } else if h1::fits(&req) {
-            h1::send(upstream, target, req).await
+        } else if direct {
+            h1::send(upstream, target, req, &forwarded).await
         } else {
             Box::pin(send(upstream, target, req)).await
         };

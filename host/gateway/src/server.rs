@@ -259,10 +259,14 @@ async fn accept_loop(
                 let in_flight = activity.request();
                 let snapshot = state.load_full();
                 let peer = peer.clone();
-                async move {
+                // Boxed: hyper keeps the request's future in its connection
+                // state and moves it there; a pointer moves for free, the
+                // future itself is a few kilobytes (measured: ~500 instructions
+                // of memcpy per request unboxed).
+                Box::pin(async move {
                     let response = proxy::handle(snapshot, peer, req).await;
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
-                }
+                })
             })
         };
         let (shutdown, live, builder) = (shutdown.clone(), live.clone(), builder.clone());

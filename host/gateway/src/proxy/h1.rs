@@ -16,12 +16,14 @@ mod head;
 
 pub use body::H1Body;
 
+use std::time::Instant;
+
 use http::{header, Method, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::body::{RequestBody, ResponseBody};
 use super::error::ProxyError;
-use super::headers;
+use super::headers::Forwarded;
 use super::pool::MAX_RESPONSE_HEAD;
 use super::Failed;
 use crate::upstream::{Target, Upstream};
@@ -46,19 +48,28 @@ enum Attempt {
 }
 
 /// Sends a bodyless request to `target` and waits for the response head.
-pub async fn send(upstream: &Upstream, target: &Target, req: Request<RequestBody>) -> Result<Response<ResponseBody>, Failed> {
+/// `forwarded` goes into the request head as it is written.
+pub async fn send(
+    upstream: &Upstream,
+    target: &Target,
+    req: Request<RequestBody>,
+    forwarded: &Forwarded<'_>,
+) -> Result<Response<ResponseBody>, Failed> {
     let timeouts = upstream.config.timeouts;
     let tls = upstream.config.tls.as_ref().map(|tls| (tls, target.authority.to_str().unwrap_or_default()));
     let address = target.address;
     let (parts, _) = req.into_parts();
-    let wire = head::encode_request(&parts);
+    let wire = head::encode_request(&parts, forwarded);
     // A request on a pooled connection that the upstream had already closed
     // is tried again on another one, when that cannot repeat an effect: the
     // method is idempotent, or nothing at all could be written.
     let retry_safe = parts.method.is_idempotent();
     let back = |parts: &http::request::Parts| Box::new(Request::from_parts(parts.clone(), RequestBody::empty()));
     loop {
-        let (mut conn, reused) = match conn::take(address, timeouts.idle) {
+        // One clock read serves the idle check and, on a pooled connection,
+        // the response deadline (a fresh one reads it again after connecting).
+        let now = Instant::now();
+        let (mut conn, reused) = match conn::take_at(address, timeouts.idle, now) {
             // A request that must not be repeated checks first that the idle
             // connection was not closed under it (an idempotent one is simply
             // tried again if it was).
@@ -77,7 +88,9 @@ pub async fn send(upstream: &Upstream, target: &Target, req: Request<RequestBody
             }
             return Err(Failed::Connect(e, back(&parts)));
         }
-        let outcome = match tokio::time::timeout(timeouts.response, read_head(&mut conn, &parts.method)).await {
+        let sent = if reused { now } else { Instant::now() };
+        let deadline = tokio::time::Instant::from_std(deadline(sent, timeouts.response));
+        let outcome = match tokio::time::timeout_at(deadline, read_head(&mut conn, &parts.method)).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 return Err(Failed::Other(ProxyError::Timeout {
@@ -89,8 +102,8 @@ pub async fn send(upstream: &Upstream, target: &Target, req: Request<RequestBody
         };
         let reason: BoxError = match outcome {
             Ok(head) => {
-                let mut parts = head.parts;
-                headers::remove_hop_by_hop(&mut parts.headers);
+                // `parse_response` left the hop-by-hop headers out.
+                let parts = head.parts;
                 let home = head.reusable.then_some(Home { target: address, keepalive: upstream.config.keepalive });
                 let body = H1Body::new(conn, head.framing, home);
                 return Ok(Response::from_parts(parts, ResponseBody::H1(body)));
@@ -101,6 +114,13 @@ pub async fn send(upstream: &Upstream, target: &Target, req: Request<RequestBody
         };
         return Err(Failed::Other(ProxyError::Upstream { upstream: upstream.name().to_owned(), target: address, reason }));
     }
+}
+
+/// `from + after`, without overflowing on an absurdly long timeout (the
+/// config does not cap them): past 30 years it may as well be never.
+fn deadline(from: Instant, after: std::time::Duration) -> Instant {
+    const NEVER: std::time::Duration = std::time::Duration::from_secs(30 * 365 * 24 * 3600);
+    from.checked_add(after.min(NEVER)).unwrap_or(from)
 }
 
 async fn write(conn: &mut Conn, wire: &[u8]) -> std::io::Result<()> {

@@ -64,29 +64,72 @@ pub fn ip_value(ip: IpAddr) -> HeaderValue {
     HeaderValue::from_str(format_ip(ip, &mut text)).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Tells the upstream who the client is: appends to `X-Forwarded-For` (keeping the
-/// chain it already has), sets `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host`.
-/// `client` is the client's address as made by `ip_value`.
-pub fn add_forwarded(headers: &mut HeaderMap, client: &HeaderValue, proto: &'static str, host: Option<HeaderValue>) {
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
-        None => Ok(client.clone()),
-        Some(_) => {
-            let mut chain = Vec::with_capacity(64);
-            for value in headers.get_all(&X_FORWARDED_FOR) {
-                chain.extend_from_slice(value.as_bytes());
-                chain.extend_from_slice(b", ");
+/// What tells the upstream who the client is: `X-Forwarded-For` appended to
+/// (the chain it already has is kept), `X-Real-IP`, `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` set. Either put into a header map (`apply`) or, on our
+/// own HTTP/1.1 path, written straight into the request head while it is
+/// encoded (`skips` and `write`): four map insertions were about 5% of the
+/// proxy's instructions per request.
+pub struct Forwarded<'a> {
+    /// The client's address as made by `ip_value`.
+    pub client: &'a HeaderValue,
+    pub proto: &'static str,
+    /// The host the client asked for, when it named one.
+    pub host: Option<&'a HeaderValue>,
+}
+
+impl Forwarded<'_> {
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
+            None => Ok(self.client.clone()),
+            Some(_) => {
+                let mut chain = Vec::with_capacity(64);
+                self.chain(headers, &mut chain);
+                HeaderValue::from_bytes(&chain)
             }
-            chain.extend_from_slice(client.as_bytes());
-            HeaderValue::from_bytes(&chain)
+        };
+        if let Ok(value) = forwarded_for {
+            headers.insert(X_FORWARDED_FOR.clone(), value);
         }
-    };
-    if let Ok(value) = forwarded_for {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
+        headers.insert(X_REAL_IP.clone(), self.client.clone());
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(self.proto));
+        if let Some(host) = self.host {
+            headers.insert(X_FORWARDED_HOST.clone(), host.clone());
+        }
     }
-    headers.insert(X_REAL_IP.clone(), client.clone());
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    if let Some(host) = host {
-        headers.insert(X_FORWARDED_HOST.clone(), host);
+
+    /// Whether the header `name` of the client's request is left out of the
+    /// head because `write` puts its own in.
+    pub fn skips(&self, name: &HeaderName) -> bool {
+        *name == X_FORWARDED_FOR
+            || *name == X_REAL_IP
+            || *name == X_FORWARDED_PROTO
+            || (*name == X_FORWARDED_HOST && self.host.is_some())
+    }
+
+    /// The header lines, as HTTP/1.1 puts them on the wire.
+    pub fn write(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"x-forwarded-for: ");
+        self.chain(headers, out);
+        out.extend_from_slice(b"\r\nx-real-ip: ");
+        out.extend_from_slice(self.client.as_bytes());
+        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+        out.extend_from_slice(self.proto.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(host) = self.host {
+            out.extend_from_slice(b"x-forwarded-host: ");
+            out.extend_from_slice(host.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// The `X-Forwarded-For` chain the request came with, then the client.
+    fn chain(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
+        for value in headers.get_all(&X_FORWARDED_FOR) {
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(self.client.as_bytes());
     }
 }
 
@@ -131,11 +174,35 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", "1.1.1.1".parse().unwrap());
         h.append("x-forwarded-for", "2.2.2.2, 3.3.3.3".parse().unwrap());
-        add_forwarded(&mut h, &ip_value("127.0.0.1".parse().unwrap()), "http", Some("a.test".parse().unwrap()));
+        h.insert("x-real-ip", "6.6.6.6".parse().unwrap());
+        let (client, host) = (ip_value("127.0.0.1".parse().unwrap()), "a.test".parse().unwrap());
+        let forwarded = Forwarded { client: &client, proto: "http", host: Some(&host) };
+        let mut wire = Vec::new();
+        forwarded.write(&h, &mut wire);
+        assert!(h.keys().all(|name| forwarded.skips(name)));
+        forwarded.apply(&mut h);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1");
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-real-ip"], "127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "a.test");
+        // The same headers, written straight to the wire.
+        assert_eq!(
+            String::from_utf8(wire).unwrap(),
+            "x-forwarded-for: 1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1\r\nx-real-ip: 127.0.0.1\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: a.test\r\n"
+        );
+    }
+
+    #[test]
+    fn a_forwarded_host_from_the_client_stays_when_there_is_no_host() {
+        let client = ip_value("::1".parse().unwrap());
+        let forwarded = Forwarded { client: &client, proto: "https", host: None };
+        assert!(!forwarded.skips(&HeaderName::from_static("x-forwarded-host")));
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-host", "kept".parse().unwrap());
+        forwarded.apply(&mut h);
+        assert_eq!(h["x-forwarded-host"], "kept");
+        assert_eq!(h["x-forwarded-for"], "::1");
     }
 }

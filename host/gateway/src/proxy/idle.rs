@@ -19,12 +19,13 @@ impl<C> Idle<C> {
     }
 
     /// The newest connection to `target` idle for less than `max_idle_time`
-    /// that `usable` accepts; older or unusable ones met on the way are closed.
-    pub fn take(&self, target: SocketAddr, max_idle_time: Duration, usable: impl Fn(&C) -> bool) -> Option<C> {
+    /// at `now` that `usable` accepts; older or unusable ones met on the way
+    /// are closed.
+    pub fn take(&self, target: SocketAddr, max_idle_time: Duration, now: Instant, usable: impl Fn(&C) -> bool) -> Option<C> {
         let mut by_target = self.by_target.borrow_mut();
         let (_, list) = by_target.iter_mut().find(|(addr, _)| *addr == target)?;
         while let Some((conn, since)) = list.pop() {
-            if since.elapsed() < max_idle_time && usable(&conn) {
+            if now.saturating_duration_since(since) < max_idle_time && usable(&conn) {
                 return Some(conn);
             }
         }

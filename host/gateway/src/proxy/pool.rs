@@ -26,7 +26,7 @@ thread_local! {
 
 /// A reusable idle connection to `target`, if this worker has one.
 pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Sender> {
-    IDLE.with(|idle| idle.take(target, max_idle_time, |sender| !sender.is_closed()))
+    IDLE.with(|idle| idle.take(target, max_idle_time, std::time::Instant::now(), |sender| !sender.is_closed()))
 }
 
 /// Opens a new connection (TCP_NODELAY, HTTP/1.1, TLS when `tls` says so with the

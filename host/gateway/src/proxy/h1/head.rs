@@ -2,28 +2,36 @@
 //! status, headers and how the body is framed (RFC 9112 §6.3).
 
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{request, response, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use crate::proxy::headers::Forwarded;
 
 /// Most header lines accepted in a response head (as hyper's default).
 const MAX_HEADERS: usize = 100;
 
-/// `METHOD path HTTP/1.1`, the headers, the blank line. Header values cannot
-/// hold CR or LF (`HeaderValue` refuses them), so nothing can be injected.
-pub fn encode_request(parts: &request::Parts) -> Vec<u8> {
+/// `METHOD path HTTP/1.1`, the headers, the `X-Forwarded-*` headers, the
+/// blank line. Header values cannot hold CR or LF (`HeaderValue` refuses
+/// them), so nothing can be injected.
+pub fn encode_request(parts: &request::Parts, forwarded: &Forwarded<'_>) -> Vec<u8> {
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let size = parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>();
-    let mut out = Vec::with_capacity(parts.method.as_str().len() + target.len() + size + 16);
+    // The forwarded headers' names and fixed parts take about 80 bytes.
+    let mut out = Vec::with_capacity(parts.method.as_str().len() + target.len() + size + 192);
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &parts.headers {
+        if forwarded.skips(name) {
+            continue;
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    forwarded.write(&parts.headers, &mut out);
     out.extend_from_slice(b"\r\n");
     out
 }
@@ -112,34 +120,81 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method, max: usize) -> Result
         }
         // Room for a few more (plugins, the gateway) without growing the map.
         let mut headers = HeaderMap::with_capacity(spans.len() + 4);
+        let mut connection = Connection::default();
+        let (mut transfer_encoding, mut content_length) = (false, false);
         for &(name_start, name_end, value_start, value_end) in &spans {
             let name = HeaderName::from_bytes(&head[name_start..name_end])
                 .map_err(|_| HeadError::Malformed("invalid header name"))?;
+            // Hop-by-hop headers (RFC 9110 §7.6.1) never reach the map: cheaper
+            // than inserting and removing them again on every response.
+            if name == CONNECTION {
+                connection.read(&head[value_start..value_end]);
+                continue;
+            }
+            if is_hop_by_hop(&name) {
+                continue;
+            }
+            transfer_encoding |= name == TRANSFER_ENCODING;
+            content_length |= name == CONTENT_LENGTH;
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
                 .map_err(|_| HeadError::Malformed("invalid header value"))?;
             headers.append(name, value);
         }
-        return framing(status, minor, headers, method).map(Some);
+        for name in connection.named {
+            headers.remove(name);
+        }
+        let seen = Seen { close: connection.close, keep_alive: connection.keep_alive, transfer_encoding, content_length };
+        return framing(status, minor, seen, headers, method).map(Some);
     }
+}
+
+/// What the head's header lines said about framing and the connection, as
+/// noted while they were read (cheaper than looking each up again).
+struct Seen {
+    close: bool,
+    keep_alive: bool,
+    transfer_encoding: bool,
+    content_length: bool,
+}
+
+/// What the response's `Connection` headers say.
+#[derive(Default)]
+struct Connection {
+    close: bool,
+    keep_alive: bool,
+    /// Other headers it names: hop-by-hop for this response, dropped too.
+    named: Vec<HeaderName>,
+}
+
+impl Connection {
+    fn read(&mut self, value: &[u8]) {
+        for token in value.split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if let Ok(name) = HeaderName::from_bytes(token) {
+                self.named.push(name);
+            }
+        }
+    }
+}
+
+/// The fixed hop-by-hop headers other than `Connection` and the framing
+/// header `Transfer-Encoding` (read for the framing, then taken out).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == TE || name == TRAILER || name == UPGRADE || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
 /// Body framing and connection reuse from the status and headers; takes the
 /// framing headers out where the gateway re-frames the body itself.
-fn framing(status: StatusCode, minor: u8, mut headers: HeaderMap, method: &Method) -> Result<Head, HeadError> {
-    let mut reusable = minor == 1;
-    for value in headers.get_all(CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            if token.eq_ignore_ascii_case(b"close") {
-                reusable = false;
-            } else if token.eq_ignore_ascii_case(b"keep-alive") && minor == 0 {
-                reusable = true;
-            }
-        }
-    }
+fn framing(status: StatusCode, minor: u8, seen: Seen, mut headers: HeaderMap, method: &Method) -> Result<Head, HeadError> {
+    let Seen { close, keep_alive, transfer_encoding, content_length } = seen;
+    let mut reusable = !close && (minor == 1 || keep_alive);
     let framing = if *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         Framing::Empty
-    } else if headers.contains_key(TRANSFER_ENCODING) {
+    } else if transfer_encoding {
         let chunked = minor == 1
             && headers
                 .get_all(TRANSFER_ENCODING)
@@ -147,7 +202,7 @@ fn framing(status: StatusCode, minor: u8, mut headers: HeaderMap, method: &Metho
                 .last()
                 .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
                 .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        if headers.contains_key(CONTENT_LENGTH) {
+        if content_length {
             // Both: Transfer-Encoding wins, and the connection is not trusted again.
             headers.remove(CONTENT_LENGTH);
             reusable = false;
@@ -158,7 +213,7 @@ fn framing(status: StatusCode, minor: u8, mut headers: HeaderMap, method: &Metho
             reusable = false;
             Framing::UntilClose
         }
-    } else if headers.contains_key(CONTENT_LENGTH) {
+    } else if content_length {
         let mut length = None;
         for value in headers.get_all(CONTENT_LENGTH) {
             let n = parse_length(value.as_bytes()).ok_or(HeadError::Malformed("invalid Content-Length"))?;
@@ -172,6 +227,10 @@ fn framing(status: StatusCode, minor: u8, mut headers: HeaderMap, method: &Metho
         reusable = false;
         Framing::UntilClose
     };
+    if transfer_encoding {
+        // Hop-by-hop: the gateway frames the body to its client itself.
+        headers.remove(TRANSFER_ENCODING);
+    }
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = status;
     parts.version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
@@ -210,8 +269,20 @@ mod tests {
 
     #[test]
     fn the_request_head_is_written_as_http_1_1() {
-        let (parts, ()) = http::Request::get("/a/b?c=d").header("host", "up").header("x-two", "1").body(()).unwrap().into_parts();
-        assert_eq!(encode_request(&parts), b"GET /a/b?c=d HTTP/1.1\r\nhost: up\r\nx-two: 1\r\n\r\n");
+        let (parts, ()) = http::Request::get("/a/b?c=d")
+            .header("host", "up")
+            .header("x-real-ip", "spoofed")
+            .header("x-two", "1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let client = HeaderValue::from_static("10.0.0.1");
+        let forwarded = Forwarded { client: &client, proto: "http", host: None };
+        assert_eq!(
+            String::from_utf8(encode_request(&parts, &forwarded)).unwrap(),
+            "GET /a/b?c=d HTTP/1.1\r\nhost: up\r\nx-two: 1\r\n\
+             x-forwarded-for: 10.0.0.1\r\nx-real-ip: 10.0.0.1\r\nx-forwarded-proto: http\r\n\r\n"
+        );
     }
 
     #[test]
@@ -248,6 +319,28 @@ mod tests {
         let head = parse_response(&mut buf, &Method::GET, 1024).unwrap().unwrap();
         assert_eq!(head.parts.status, 200);
         assert_eq!(&buf[..], b"hi", "the body's bytes stay in the buffer");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_left_out() {
+        let head = parse(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: timeout=5\r\nX-Secret: 1\r\n\
+             Transfer-Encoding: chunked\r\nUpgrade: h2c\r\nTrailer: x-t\r\nProxy-Connection: close\r\nX-Kept: 1\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((head.framing, head.reusable), (Framing::Chunked, true));
+        let names: Vec<&str> = head.parts.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+
+        let head = parse("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n").unwrap().unwrap();
+        assert!(head.reusable, "HTTP/1.0 with keep-alive");
+        let head = parse("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap().unwrap();
+        assert!(!head.reusable, "close wins");
+        let mut buf = bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let head = parse_response(&mut buf, &Method::HEAD, 1024).unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Empty);
+        assert!(head.parts.headers.is_empty(), "no Transfer-Encoding on a HEAD answer either");
     }
 
     #[test]
