@@ -162,11 +162,11 @@ async fn forward(
     } else {
         Uri::from(original.clone())
     };
-    let upgrade = upgrade::requested(parts.version, &parts.headers);
-    // Read before the hop-by-hop headers (Transfer-Encoding among them) go.
-    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+    let hop_by_hop = headers::HopByHop::scan(&parts.headers);
+    let upgrade = if hop_by_hop.upgrade() { upgrade::requested(parts.version, &parts.headers) } else { None };
+    let chunked = hop_by_hop.transfer_encoding();
     parts.version = Version::HTTP_11;
-    headers::remove_hop_by_hop(&mut parts.headers);
+    headers::remove_found(&mut parts.headers, hop_by_hop);
     // An upgrade (WebSocket) takes this same path; only what follows a 101 differs.
     let mut client_upgrade = None;
     if let Some(value) = upgrade {
@@ -191,7 +191,7 @@ async fn forward(
     let mut req = Request::from_parts(parts, body);
     // Our own HTTP/1.1 exchange writes the X-Forwarded-* headers as it encodes
     // the head; the other paths get them in the header map.
-    let direct = !upstream.config.protocol.is_h2() && h1::fits(&req);
+    let direct = !upstream.config.protocol.is_h2() && h1::fits(&req, client_upgrade.is_some());
     if !direct {
         forwarded.apply(req.headers_mut());
     }
@@ -220,7 +220,10 @@ async fn forward(
         target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
         match outcome {
             Ok(response) => {
-                let response = middleware::response(&route.chain, phase, response).await;
+                let response = match phase {
+                    Some(phase) => middleware::response(&route.chain, phase, response).await,
+                    None => response,
+                };
                 let response = match client_upgrade.take() {
                     Some(client) => upgrade::relay(response, client, peer.idle_timeout),
                     None => response,

@@ -18,7 +18,7 @@ pub use body::H1Body;
 
 use std::time::Instant;
 
-use http::{header, Method, Request, Response};
+use http::{Method, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::body::{RequestBody, ResponseBody};
@@ -29,11 +29,11 @@ use super::Failed;
 use crate::upstream::{Target, Upstream};
 use conn::{Conn, Home};
 
-/// Whether `req` takes this path: no body, no upgrade.
-pub fn fits(req: &Request<RequestBody>) -> bool {
-    http_body::Body::is_end_stream(req.body())
-        && !req.headers().contains_key(header::CONNECTION)
-        && !req.headers().contains_key(header::TRANSFER_ENCODING)
+/// Whether `req` takes this path: no body, no upgrade. (The hop-by-hop
+/// headers are gone by now: `Connection` is back only for an upgrade, and
+/// `Transfer-Encoding` never.)
+pub fn fits(req: &Request<RequestBody>, upgrading: bool) -> bool {
+    http_body::Body::is_end_stream(req.body()) && !upgrading
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

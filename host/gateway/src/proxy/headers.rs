@@ -11,21 +11,52 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// The fixed hop-by-hop headers (and `Connection`, which names more).
+const FIXED: [&HeaderName; 6] =
+    [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TE, &header::TRAILER, &header::TRANSFER_ENCODING, &header::UPGRADE];
+
+/// Which hop-by-hop headers a message has: found in one pass over its header
+/// names, which also answers the proxy's questions about them (is the body
+/// chunked, is an upgrade asked for) without looking each one up again.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HopByHop {
+    present: [bool; 6],
+    connection: bool,
+}
+
+impl HopByHop {
+    pub fn scan(headers: &HeaderMap) -> HopByHop {
+        let mut found = HopByHop::default();
+        for name in headers.keys() {
+            if name == header::CONNECTION {
+                found.connection = true;
+            } else if let Some(i) = FIXED.iter().position(|fixed| name == *fixed) {
+                found.present[i] = true;
+            }
+        }
+        found
+    }
+
+    pub fn transfer_encoding(&self) -> bool {
+        self.present[4]
+    }
+
+    pub fn upgrade(&self) -> bool {
+        self.present[5]
+    }
+}
+
 /// Removes the headers that describe one connection, not the message (RFC 9110
 /// §7.6.1): the fixed set, and every header that `Connection` names. One pass over
 /// the names finds out whether there is anything to do (usually not).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    const FIXED: [&HeaderName; 6] =
-        [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TE, &header::TRAILER, &header::TRANSFER_ENCODING, &header::UPGRADE];
-    let mut present = [false; 6];
-    let mut connection = false;
-    for name in headers.keys() {
-        if name == header::CONNECTION {
-            connection = true;
-        } else if let Some(i) = FIXED.iter().position(|fixed| name == *fixed) {
-            present[i] = true;
-        }
-    }
+    let found = HopByHop::scan(headers);
+    remove_found(headers, found);
+}
+
+/// `remove_hop_by_hop` for a message already scanned.
+pub fn remove_found(headers: &mut HeaderMap, found: HopByHop) {
+    let HopByHop { present, connection } = found;
     if connection {
         // `keep-alive` and `close` are the usual values and name no header we
         // would forward anyway (Keep-Alive is in the fixed set).
@@ -107,10 +138,19 @@ impl Forwarded<'_> {
             || (*name == X_FORWARDED_HOST && self.host.is_some())
     }
 
-    /// The header lines, as HTTP/1.1 puts them on the wire.
-    pub fn write(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
+    /// Whether `name` is `X-Forwarded-For` (whose values `write` needs).
+    pub fn is_chain(name: &HeaderName) -> bool {
+        *name == X_FORWARDED_FOR
+    }
+
+    /// The header lines, as HTTP/1.1 puts them on the wire; `chain`: the
+    /// request's headers when it has an `X-Forwarded-For` to append to.
+    pub fn write(&self, chain: Option<&HeaderMap>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"x-forwarded-for: ");
-        self.chain(headers, out);
+        match chain {
+            Some(headers) => self.chain(headers, out),
+            None => out.extend_from_slice(self.client.as_bytes()),
+        }
         out.extend_from_slice(b"\r\nx-real-ip: ");
         out.extend_from_slice(self.client.as_bytes());
         out.extend_from_slice(b"\r\nx-forwarded-proto: ");
@@ -178,7 +218,7 @@ mod tests {
         let (client, host) = (ip_value("127.0.0.1".parse().unwrap()), "a.test".parse().unwrap());
         let forwarded = Forwarded { client: &client, proto: "http", host: Some(&host) };
         let mut wire = Vec::new();
-        forwarded.write(&h, &mut wire);
+        forwarded.write(Some(&h), &mut wire);
         assert!(h.keys().all(|name| forwarded.skips(name)));
         forwarded.apply(&mut h);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1");

@@ -46,10 +46,8 @@ pub fn request(route: &Route, state: &State, peer: &Peer, parts: &mut request::P
 }
 
 /// Runs the response phase on an upstream's response.
-pub async fn response(chain: &Chain, phase: Option<Phase>, response: Response<ResponseBody>) -> Response<ResponseBody> {
-    let Some(Phase { mut ctx, ran }) = phase else {
-        return response;
-    };
+pub async fn response(chain: &Chain, phase: Phase, response: Response<ResponseBody>) -> Response<ResponseBody> {
+    let Phase { mut ctx, ran } = phase;
     let (mut head, body) = response.into_parts();
     match chain.on_response(ran, &mut head, &mut ctx) {
         ResponseOutcome::Continue => Response::from_parts(head, body),

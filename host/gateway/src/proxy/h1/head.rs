@@ -22,8 +22,12 @@ pub fn encode_request(parts: &request::Parts, forwarded: &Forwarded<'_>) -> Vec<
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut chain = None;
     for (name, value) in &parts.headers {
         if forwarded.skips(name) {
+            if Forwarded::is_chain(name) {
+                chain = Some(&parts.headers);
+            }
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -31,7 +35,7 @@ pub fn encode_request(parts: &request::Parts, forwarded: &Forwarded<'_>) -> Vec<
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    forwarded.write(&parts.headers, &mut out);
+    forwarded.write(chain, &mut out);
     out.extend_from_slice(b"\r\n");
     out
 }
@@ -282,6 +286,17 @@ mod tests {
             String::from_utf8(encode_request(&parts, &forwarded)).unwrap(),
             "GET /a/b?c=d HTTP/1.1\r\nhost: up\r\nx-two: 1\r\n\
              x-forwarded-for: 10.0.0.1\r\nx-real-ip: 10.0.0.1\r\nx-forwarded-proto: http\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_forwarded_for_chain_is_appended_to_on_the_wire() {
+        let (parts, ()) = http::Request::get("/").header("x-forwarded-for", "1.1.1.1").body(()).unwrap().into_parts();
+        let client = HeaderValue::from_static("10.0.0.1");
+        let forwarded = Forwarded { client: &client, proto: "https", host: None };
+        assert_eq!(
+            String::from_utf8(encode_request(&parts, &forwarded)).unwrap(),
+            "GET / HTTP/1.1\r\nx-forwarded-for: 1.1.1.1, 10.0.0.1\r\nx-real-ip: 10.0.0.1\r\nx-forwarded-proto: https\r\n\r\n"
         );
     }
 
