@@ -203,7 +203,7 @@ fn framing(status: StatusCode, minor: u8, seen: Seen, mut headers: HeaderMap, me
             && headers
                 .get_all(TRANSFER_ENCODING)
                 .iter()
-                .last()
+                .next_back()
                 .and_then(|v| v.as_bytes().rsplit(|&b| b == b',').next())
                 .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         if content_length {
