@@ -193,7 +193,12 @@ async fn accept_loop(
         .timer(TokioTimer::new())
         // Header and idle timing is done by `connection::serve`, see there.
         .header_read_timeout(None)
-        .max_buf_size(limits.max_header_bytes.max(8192));
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        // A response's head and body go out in one buffer (one `write`) rather
+        // than a `writev` of two: +1.6% requests/s on small API responses (7
+        // interleaved rounds, faster in every one). Bodies are copied once
+        // more in user space; large transfers pay a memcpy per chunk.
+        .writev(false);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -132,6 +132,8 @@ pub struct Framing {
     activity: Option<Arc<Activity>>,
     /// Offset, in the bytes being scanned, of the first byte of the current head.
     head_began_at: Option<usize>,
+    /// A head began in the bytes being scanned (not yet told to `activity`).
+    start_pending: bool,
     /// Offset of the byte being scanned.
     at: usize,
     /// The HTTP/2 frame header being read.
@@ -155,6 +157,7 @@ impl Default for Framing {
             refused: None,
             activity: None,
             head_began_at: None,
+            start_pending: false,
             at: 0,
             h2_header: [0; 9],
             h2_control: (0, 0),
@@ -166,6 +169,23 @@ impl Framing {
     /// Follows `bytes` (just read) and poisons the byte at which a head turns out
     /// to be ambiguous.
     pub fn scan(&mut self, bytes: &mut [u8]) -> Result<(), &'static str> {
+        let result = self.scan_bytes(bytes);
+        if std::mem::take(&mut self.start_pending) {
+            if let Some(activity) = &self.activity {
+                activity.head_started();
+            }
+        }
+        result
+    }
+
+    fn head_finished(&mut self) {
+        self.start_pending = false;
+        if let Some(activity) = &self.activity {
+            activity.head_finished();
+        }
+    }
+
+    fn scan_bytes(&mut self, bytes: &mut [u8]) -> Result<(), &'static str> {
         self.head_began_at = None;
         let mut i = 0;
         while i < bytes.len() {
@@ -215,9 +235,7 @@ impl Framing {
                         }
                     }
                     if matches!(self.state, State::Passthrough | State::H2Preface(_)) {
-                        if let Some(activity) = &self.activity {
-                            activity.head_finished();
-                        }
+                        self.head_finished();
                     }
                     continue;
                 }
@@ -234,9 +252,7 @@ impl Framing {
             }
             i += 1;
             if matches!(self.state, State::Passthrough | State::H2Preface(_)) {
-                if let Some(activity) = &self.activity {
-                    activity.head_finished();
-                }
+                self.head_finished();
             }
         }
         Ok(())
@@ -250,9 +266,9 @@ impl Framing {
             if let Some(&first) = rest.first() {
                 if first != b'\r' && first != b'\n' {
                     self.head_began_at = Some(i);
-                    if let Some(activity) = &self.activity {
-                        activity.head_started();
-                    }
+                    // Told at the end of `scan` if the head is still incomplete
+                    // then: a head read whole (the usual case) costs no clock read.
+                    self.start_pending = true;
                 }
             }
         }
@@ -457,6 +473,8 @@ impl Framing {
         let chunked = std::mem::replace(&mut self.chunked_last, false);
         let upgrade = std::mem::replace(&mut self.upgrade, false);
         self.seen_request_line = false;
+        // Begun and ended in one read: the watchdog never needs its start time.
+        self.start_pending = false;
         if transfer_encodings > 0 && !lengths.is_empty() {
             return Err("both Content-Length and Transfer-Encoding");
         }
