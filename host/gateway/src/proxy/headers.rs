@@ -15,6 +15,12 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 const FIXED: [&HeaderName; 6] =
     [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TE, &header::TRAILER, &header::TRANSFER_ENCODING, &header::UPGRADE];
 
+/// Whether `name` is one of the fixed hop-by-hop headers (`Connection`, which
+/// names more, aside).
+pub fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
+    FIXED.contains(&name)
+}
+
 /// Which hop-by-hop headers a message has: found in one pass over its header
 /// names, which also answers the proxy's questions about them (is the body
 /// chunked, is an upgrade asked for) without looking each one up again.

@@ -2,10 +2,10 @@
 //! status, headers and how the body is framed (RFC 9112 §6.3).
 
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{request, response, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use crate::proxy::headers::Forwarded;
+use crate::proxy::headers::{is_fixed_hop_by_hop, Forwarded};
 
 /// Most header lines accepted in a response head (as hyper's default).
 const MAX_HEADERS: usize = 100;
@@ -135,7 +135,8 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method, max: usize) -> Result
                 connection.read(&head[value_start..value_end]);
                 continue;
             }
-            if is_hop_by_hop(&name) {
+            // `Transfer-Encoding` stays for the framing (taken out there).
+            if name != TRANSFER_ENCODING && is_fixed_hop_by_hop(&name) {
                 continue;
             }
             transfer_encoding |= name == TRANSFER_ENCODING;
@@ -183,12 +184,6 @@ impl Connection {
             }
         }
     }
-}
-
-/// The fixed hop-by-hop headers other than `Connection` and the framing
-/// header `Transfer-Encoding` (read for the framing, then taken out).
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == TE || name == TRAILER || name == UPGRADE || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
 /// Body framing and connection reuse from the status and headers; takes the
