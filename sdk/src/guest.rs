@@ -2,38 +2,105 @@
 //! WIT types and the SDK's, parses the config, and implements `Host` with
 //! the gateway's imports.
 
-use crate::bindings::wasmgate::plugin::types::{
-    RequestAction, RequestEdits, RequestHead, Response as WitResponse, ResponseAction,
-    ResponseHead as WitResponseHead,
-};
-use crate::headers::Headers;
-use crate::bindings::wasmgate::plugin::{clock, context, counters, kv, log};
-use crate::context::{Context, Host, Level, TakeResult};
-use crate::http::{Request, RequestFlow, Response, ResponseFlow, ResponseHead};
-use crate::Plugin;
+use std::cell::RefCell;
+use std::ops::Range;
 use std::time::Duration;
 
-/// The gateway's imports, and the context block of the phase call being
-/// handled (empty in `init`). Calling the imports off wasm32 hits the stubs
-/// of the generated bindings: the native tests use `testing::FakeHost`
-/// instead.
+use crate::bindings::wasmgate::plugin::types::{
+    RequestAction, RequestEdits, Response as WitResponse, ResponseAction,
+};
+use crate::bindings::wasmgate::plugin::{clock, context, counters, kv, log};
+use crate::context::{Context, Host, Level, TakeResult};
+use crate::headers::Headers;
+use crate::http::{Part, Request, RequestFlow, Response, ResponseFlow, ResponseHead};
+use crate::Plugin;
+
+thread_local! {
+    /// The context lines of the phase call being handled, copied out of its
+    /// head (the allocation is reused from call to call).
+    static CONTEXT_LINES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The gateway's imports. In a phase call, the context values come from
+/// the context lines of its head instead (no call); in `init` and
+/// `on_response_body` there are none, and the imports answer. Calling the
+/// imports off wasm32 hits the stubs of the generated bindings: the native
+/// tests use `testing::FakeHost` instead.
 #[derive(Default)]
 pub struct Imports {
-    context: Vec<u8>,
+    /// Whether `CONTEXT_LINES` holds this call's context.
+    in_phase: bool,
 }
 
 impl Imports {
-    /// A value of the WIT `context-block`: `None` when there is no block (in
-    /// `init`: ask the import), `Some(None)` when the block does not carry
-    /// it.
+    /// Context lines for a phase call.
+    fn for_phase(lines: &[u8]) -> Self {
+        CONTEXT_LINES.with(|held| {
+            let mut held = held.borrow_mut();
+            held.clear();
+            held.extend_from_slice(lines);
+        });
+        Self { in_phase: true }
+    }
+
+    /// A context value: `None` outside a phase call (ask the import),
+    /// `Some(None)` when the head does not carry it.
     fn context_value(&self, name: &str) -> Option<Option<String>> {
-        if self.context.is_empty() {
+        if !self.in_phase {
             return None;
         }
-        let value = self.context.split(|&b| b == b'\n').find_map(|line| {
-            line.strip_prefix(name.as_bytes())?.strip_prefix(b":")
+        let value = CONTEXT_LINES.with(|lines| {
+            let lines = lines.borrow();
+            lines
+                .split(|&b| b == b'\n')
+                .find_map(|line| line.strip_prefix(name.as_bytes())?.strip_prefix(b":"))
+                .map(|v| String::from_utf8_lossy(v).into_owned())
         });
-        Some(value.map(|v| String::from_utf8_lossy(v).into_owned()))
+        Some(value)
+    }
+}
+
+/// Reads the length table that starts a packed head: `N` little-endian
+/// u32s. Returns the lengths and where the fields start.
+fn length_table<const N: usize>(head: &[u8]) -> ([u32; N], usize) {
+    let mut lengths = [0u32; N];
+    for (i, length) in lengths.iter_mut().enumerate() {
+        let bytes = head
+            .get(i * 4..i * 4 + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok());
+        *length = bytes.map_or(0, u32::from_le_bytes);
+    }
+    (lengths, N * 4)
+}
+
+/// Cuts the fields measured by `lengths` out of `head` from `at` on; a
+/// length of `u32::MAX` is an absent field. A head that does not hold its
+/// fields is the gateway's bug: the call fails (a 500 or a skip, as the
+/// route says) and the panic message is logged.
+fn fields<const N: usize>(
+    head: &[u8],
+    lengths: [u32; N],
+    mut at: usize,
+) -> [Option<Range<usize>>; N] {
+    lengths.map(|length| {
+        if length == u32::MAX {
+            return None;
+        }
+        let end = at.saturating_add(length as usize);
+        if end > head.len() {
+            panic!("malformed head from the gateway: a field runs past its end");
+        }
+        let field = at..end;
+        at = end;
+        Some(field)
+    })
+}
+
+/// A request part from a packed field: in place if it is UTF-8.
+fn part(head: &[u8], field: Range<usize>) -> Part {
+    match std::str::from_utf8(&head[field.clone()]) {
+        Ok(_) => Part::Packed(field.start, field.end),
+        Err(_) => Part::Own(String::from_utf8_lossy(&head[field]).into_owned()),
     }
 }
 
@@ -92,19 +159,23 @@ impl Host for Imports {
     }
 
     fn client_ip(&self) -> Option<String> {
-        self.context_value("client-ip").unwrap_or_else(context::client_ip)
+        self.context_value("client-ip")
+            .unwrap_or_else(context::client_ip)
     }
 
     fn route(&self) -> String {
-        self.context_value("route").map_or_else(context::route, Option::unwrap_or_default)
+        self.context_value("route")
+            .map_or_else(context::route, Option::unwrap_or_default)
     }
 
     fn listener(&self) -> String {
-        self.context_value("listener").map_or_else(context::listener, Option::unwrap_or_default)
+        self.context_value("listener")
+            .map_or_else(context::listener, Option::unwrap_or_default)
     }
 
     fn upstream(&self) -> Option<String> {
-        self.context_value("upstream").unwrap_or_else(context::upstream)
+        self.context_value("upstream")
+            .unwrap_or_else(context::upstream)
     }
 
     fn scratch_get(&self, key: &str) -> Option<String> {
@@ -183,14 +254,15 @@ fn run_hook<R>(hook: impl FnOnce() -> R) -> (R, bool) {
     (result, DEFAULT_HOOK_RAN.with(|ran| ran.replace(false)))
 }
 
-pub fn on_request<P: Plugin>(plugin: &P, head: RequestHead, context: Vec<u8>) -> RequestAction {
-    let mut request = Request::from_parts(
-        head.method,
-        head.path,
-        head.query,
-        Headers::from_block(head.headers),
-    );
-    let host = Imports { context };
+pub fn on_request<P: Plugin>(plugin: &P, head: Vec<u8>) -> RequestAction {
+    let (lengths, at) = length_table::<5>(&head);
+    let [method, path, query, context, headers] = fields(&head, lengths, at);
+    let host = Imports::for_phase(&head[context.unwrap_or_default()]);
+    let (method, path) = (method.unwrap_or_default(), path.unwrap_or_default());
+    let (method, path) = (part(&head, method), part(&head, path));
+    let query = query.map(|q| part(&head, q));
+    let start = headers.map_or(head.len(), |h| h.start);
+    let mut request = Request::from_parts(method, path, query, Headers::from_head(head, start));
     let (flow, default) = run_hook(|| plugin.on_request(&mut request, &Context::new(&host)));
     if default {
         return RequestAction::NoPhase;
@@ -204,9 +276,12 @@ pub fn on_request<P: Plugin>(plugin: &P, head: RequestHead, context: Vec<u8>) ->
     }
 }
 
-pub fn on_response<P: Plugin>(plugin: &P, head: WitResponseHead, context: Vec<u8>) -> ResponseAction {
-    let mut response = ResponseHead::from_parts(head.status, Headers::from_block(head.headers));
-    let host = Imports { context };
+pub fn on_response<P: Plugin>(plugin: &P, status: u16, head: Vec<u8>) -> ResponseAction {
+    let (lengths, at) = length_table::<2>(&head);
+    let [context, headers] = fields(&head, lengths, at);
+    let host = Imports::for_phase(&head[context.unwrap_or_default()]);
+    let start = headers.map_or(head.len(), |h| h.start);
+    let mut response = ResponseHead::from_parts(status, Headers::from_head(head, start));
     let (flow, default) = run_hook(|| plugin.on_response(&mut response, &Context::new(&host)));
     if default {
         return ResponseAction::NoPhase;
@@ -220,4 +295,110 @@ pub fn on_response<P: Plugin>(plugin: &P, head: WitResponseHead, context: Vec<u8
 
 pub fn on_response_body<P: Plugin>(plugin: &P, body: Vec<u8>) -> Vec<u8> {
     plugin.on_response_body(body, &Context::new(&Imports::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoConfig;
+
+    /// Packs a head as the gateway does: u32 lengths, then the fields.
+    fn pack(fields: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut head = Vec::new();
+        for field in fields {
+            let len = field.map_or(u32::MAX, |f| f.len() as u32);
+            head.extend_from_slice(&len.to_le_bytes());
+        }
+        for field in fields.iter().flatten() {
+            head.extend_from_slice(field);
+        }
+        head
+    }
+
+    /// Answers with what it saw, as response headers.
+    struct Echo;
+
+    impl Plugin for Echo {
+        type Config = NoConfig;
+
+        fn new(_: NoConfig, _: &Context) -> Result<Self, String> {
+            Ok(Echo)
+        }
+
+        fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
+            let seen = format!(
+                "{} {} {:?} {:?} {} {:?}",
+                request.method(),
+                request.path(),
+                request.query(),
+                request.header("x-a"),
+                cx.route(),
+                cx.client_ip_text(),
+            );
+            request.set_response_header("x-seen", seen);
+            request.set_header("x-b", "2");
+            RequestFlow::Continue
+        }
+
+        fn on_response(&self, response: &mut ResponseHead, cx: &Context) -> ResponseFlow {
+            let seen = format!(
+                "{} {:?} {}",
+                response.status(),
+                response.header("x-a"),
+                cx.route()
+            );
+            response.set_header("x-seen", seen);
+            ResponseFlow::Continue
+        }
+    }
+
+    #[test]
+    fn a_packed_request_head_unpacks_in_place() {
+        let context = b"client-ip:10.0.0.1\nroute:r\nlistener:l\n";
+        let head = pack(&[
+            Some(b"GET"),
+            Some(b"/p"),
+            Some(b"q=1"),
+            Some(context),
+            Some(b"x-a:1\n"),
+        ]);
+        let RequestAction::Continue(edits) = on_request(&Echo, head) else {
+            panic!("Echo goes on");
+        };
+        assert_eq!(edits.request, b"=x-b:2\n");
+        let seen = String::from_utf8_lossy(&edits.response).into_owned();
+        assert_eq!(
+            seen,
+            "=x-seen:GET /p Some(\"q=1\") Some(\"1\") r Some(\"10.0.0.1\")\n"
+        );
+
+        let head = pack(&[
+            Some(b"GET"),
+            Some(b"/"),
+            None,
+            Some(b"route:r\n"),
+            Some(b""),
+        ]);
+        let RequestAction::Continue(edits) = on_request(&Echo, head) else {
+            panic!("Echo goes on");
+        };
+        assert!(String::from_utf8_lossy(&edits.response).contains("GET / None None r None"));
+    }
+
+    #[test]
+    fn a_packed_response_head_unpacks_in_place() {
+        let head = pack(&[Some(b"route:r\n"), Some(b"x-a:1\n")]);
+        let ResponseAction::Continue(edits) = on_response(&Echo, 404, head) else {
+            panic!("Echo goes on");
+        };
+        assert_eq!(edits, b"=x-seen:404 Some(\"1\") r\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "malformed head")]
+    fn a_head_that_does_not_hold_its_fields_fails_the_call() {
+        let mut head = pack(&[Some(b"GET"), Some(b"/"), None, Some(b""), Some(b"")]);
+        head.truncate(head.len() - 1);
+        on_request(&Echo, head);
+    }
 }

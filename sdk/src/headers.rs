@@ -10,7 +10,11 @@
 /// to the gateway: a plugin that changes nothing sends nothing.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    block: Vec<u8>,
+    /// The block is `buf[start..]`. What comes before it is the rest of the
+    /// head the gateway packed the headers with (method, path, ... of a
+    /// request), kept in place so that nothing is copied; it never changes.
+    buf: Vec<u8>,
+    start: usize,
     edits: Edits,
 }
 
@@ -66,7 +70,8 @@ pub(crate) struct Edits(Vec<u8>);
 impl Edits {
     fn push(&mut self, op: u8, name: &str, value: Option<&[u8]>) {
         // One allocation for the usual few lines, not one per doubling.
-        self.0.reserve(name.len() + value.map_or(0, <[u8]>::len) + 64);
+        self.0
+            .reserve(name.len() + value.map_or(0, <[u8]>::len) + 64);
         self.0.push(op);
         push_name(&mut self.0, name);
         if let Some(value) = value {
@@ -115,14 +120,31 @@ impl Headers {
         Self::default()
     }
 
-    /// Headers from a `header-block` as the gateway sends it.
-    pub(crate) fn from_block(block: Vec<u8>) -> Self {
-        Self { block, edits: Edits::default() }
+    /// Headers from a head the gateway packed: the block is `head[start..]`.
+    pub(crate) fn from_head(head: Vec<u8>, start: usize) -> Self {
+        let start = start.min(head.len());
+        Self {
+            buf: head,
+            start,
+            edits: Edits::default(),
+        }
+    }
+
+    /// What comes before the block in the head the headers came in.
+    pub(crate) fn prefix(&self) -> &[u8] {
+        &self.buf[..self.start]
+    }
+
+    fn block(&self) -> &[u8] {
+        &self.buf[self.start..]
     }
 
     /// The `header-block` of a response the plugin made.
-    pub(crate) fn into_block(self) -> Vec<u8> {
-        self.block
+    pub(crate) fn into_block(mut self) -> Vec<u8> {
+        match self.start {
+            0 => self.buf,
+            start => self.buf.split_off(start),
+        }
     }
 
     /// The changes made since the gateway sent these headers.
@@ -131,7 +153,8 @@ impl Headers {
     }
 
     fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let body = self.block.strip_suffix(b"\n").unwrap_or(&self.block);
+        let block = self.block();
+        let body = block.strip_suffix(b"\n").unwrap_or(block);
         body.split(|&b| b == b'\n')
             .filter(|line| !line.is_empty())
             .map(split_line)
@@ -189,11 +212,11 @@ impl Headers {
     }
 
     fn push_line(&mut self, name: &str, value: &[u8]) {
-        self.block.reserve(name.len() + value.len() + 2);
-        push_name(&mut self.block, name);
-        self.block.push(b':');
-        push_value(&mut self.block, value);
-        self.block.push(b'\n');
+        self.buf.reserve(name.len() + value.len() + 2);
+        push_name(&mut self.buf, name);
+        self.buf.push(b':');
+        push_value(&mut self.buf, value);
+        self.buf.push(b'\n');
     }
 
     /// Removes the lines of `name` from the block; true if there were any.
@@ -201,14 +224,15 @@ impl Headers {
         if !self.contains(name) {
             return false;
         }
-        let mut kept = Vec::with_capacity(self.block.len());
-        for line in self.block.split_inclusive(|&b| b == b'\n') {
+        let mut kept = Vec::with_capacity(self.buf.len());
+        kept.extend_from_slice(self.prefix());
+        for line in self.block().split_inclusive(|&b| b == b'\n') {
             let (n, _) = split_line(line);
             if !n.eq_ignore_ascii_case(name.as_bytes()) {
                 kept.extend_from_slice(line);
             }
         }
-        self.block = kept;
+        self.buf = kept;
         true
     }
 
@@ -223,7 +247,7 @@ impl Headers {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.block.is_empty()
+        self.block().is_empty()
     }
 }
 
@@ -242,7 +266,10 @@ mod tests {
         assert_eq!(h.iter().collect::<Vec<_>>(), vec![("x-a", &b"3"[..])]);
         assert!(h.remove("X-a"));
         assert!(h.is_empty());
-        assert_eq!(h.take_edits().into_bytes(), b"+x-a:1\n+x-a:2\n=x-a:3\n-x-a\n");
+        assert_eq!(
+            h.take_edits().into_bytes(),
+            b"+x-a:1\n+x-a:2\n=x-a:3\n-x-a\n"
+        );
     }
 
     #[test]
@@ -253,7 +280,13 @@ mod tests {
         h.append("x-a:b", "1");
         assert_eq!(h.get("x-time"), Some("12:30:00"));
         assert_eq!(h.len(), 3, "{h:?}");
-        assert_eq!(h.take_edits().into_bytes(), b"+x-time:12:30:00\n+x-user:bob\rx-admin:yes\n+x-a b:1\n");
-        assert_eq!(h.into_block(), b"x-time:12:30:00\nx-user:bob\rx-admin:yes\nx-a b:1\n");
+        assert_eq!(
+            h.take_edits().into_bytes(),
+            b"+x-time:12:30:00\n+x-user:bob\rx-admin:yes\n+x-a b:1\n"
+        );
+        assert_eq!(
+            h.into_block(),
+            b"x-time:12:30:00\nx-user:bob\rx-admin:yes\nx-a b:1\n"
+        );
     }
 }

@@ -8,9 +8,11 @@ use crate::query;
 /// return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    method: String,
-    path: String,
-    query: Option<String>,
+    method: Part,
+    path: Part,
+    query: Option<Part>,
+    /// Also holds, before the header lines, the bytes `Part::Packed` points
+    /// into.
     headers: Headers,
     /// Whether anything was changed.
     modified: bool,
@@ -22,21 +24,26 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request for tests and for the SDK's glue: `target` is a path with an
-    /// optional `?query`.
+    /// A request for tests: `target` is a path with an optional `?query`.
     pub fn new(method: &str, target: &str) -> Self {
         let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path, Some(query.to_owned())),
+            Some((path, query)) => (path, Some(Part::Own(query.to_owned()))),
             None => (target, None),
         };
-        Self::from_parts(method.to_owned(), path.to_owned(), query, Headers::new())
+        Self::from_parts(
+            Part::Own(method.to_owned()),
+            Part::Own(path.to_owned()),
+            query,
+            Headers::new(),
+        )
     }
 
-    /// The request from the fields of the WIT `request-head`.
+    /// The request from the parts of a WIT `request-head`: `Part::Packed`
+    /// ranges point into the prefix of `headers`.
     pub(crate) fn from_parts(
-        method: String,
-        path: String,
-        query: Option<String>,
+        method: Part,
+        path: Part,
+        query: Option<Part>,
         headers: Headers,
     ) -> Self {
         Self {
@@ -55,11 +62,11 @@ impl Request {
     pub(crate) fn into_edits(mut self) -> (Vec<u8>, Vec<u8>) {
         let mut edits = Edits::default();
         if self.method_changed {
-            edits.set_pseudo("method", self.method.as_bytes());
+            edits.set_pseudo("method", self.method().as_bytes());
         }
         if self.target_changed {
-            let mut target = self.path.clone();
-            if let Some(query) = &self.query {
+            let mut target = self.path().to_owned();
+            if let Some(query) = self.query() {
                 target.push('?');
                 target.push_str(query);
             }
@@ -105,19 +112,33 @@ impl Request {
         self.modified
     }
 
+    /// The text of `part`.
+    fn text<'a>(&'a self, part: &'a Part) -> &'a str {
+        match part {
+            Part::Own(text) => text,
+            // Checked to be UTF-8 when the head was unpacked.
+            Part::Packed(at, end) => self
+                .headers
+                .prefix()
+                .get(*at..*end)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+        }
+    }
+
     pub fn method(&self) -> &str {
-        &self.method
+        self.text(&self.method)
     }
 
     pub fn set_method(&mut self, method: &str) {
         self.modified = true;
         self.method_changed = true;
-        self.method = method.to_owned();
+        self.method = Part::Own(method.to_owned());
     }
 
     /// The path, starting with `/`, percent-encoded as received.
     pub fn path(&self) -> &str {
-        &self.path
+        self.text(&self.path)
     }
 
     /// Sets the path; it must start with `/` and hold no spaces or control
@@ -125,28 +146,28 @@ impl Request {
     pub fn set_path(&mut self, path: &str) {
         self.modified = true;
         self.target_changed = true;
-        self.path = path.to_owned();
+        self.path = Part::Own(path.to_owned());
     }
 
     /// The raw query, without `?`.
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.query.as_ref().map(|part| self.text(part))
     }
 
     pub fn set_query(&mut self, query: Option<&str>) {
         self.modified = true;
         self.target_changed = true;
-        self.query = query.map(str::to_owned);
+        self.query = query.map(|q| Part::Own(q.to_owned()));
     }
 
     /// The decoded query parameters, in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.query.as_deref().map(query::pairs).unwrap_or_default()
+        self.query().map(query::pairs).unwrap_or_default()
     }
 
     /// The first decoded value of query parameter `name`.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        query::param(self.query.as_deref()?, name)
+        query::param(self.query()?, name)
     }
 
     /// Sets query parameter `name` (replacing its values), re-encoding the
@@ -201,6 +222,14 @@ impl Request {
         }
         self.headers_mut().remove(name)
     }
+}
+
+/// Method, path or query of a [`Request`]: where the gateway packed it (a
+/// byte range of the head, checked to be UTF-8), or what the plugin set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Part {
+    Packed(usize, usize),
+    Own(String),
 }
 
 /// Status and headers of the response on its way back to the client.

@@ -142,17 +142,16 @@ macro_rules! export_plugin {
                 }
 
                 fn on_request(
-                    head: $crate::bindings::wasmgate::plugin::types::RequestHead,
-                    context: ::std::vec::Vec<u8>,
+                    head: ::std::vec::Vec<u8>,
                 ) -> $crate::bindings::wasmgate::plugin::types::RequestAction {
-                    wasmgate_with(|plugin| $crate::guest::on_request(plugin, head, context))
+                    wasmgate_with(|plugin| $crate::guest::on_request(plugin, head))
                 }
 
                 fn on_response(
-                    head: $crate::bindings::wasmgate::plugin::types::ResponseHead,
-                    context: ::std::vec::Vec<u8>,
+                    status: u16,
+                    head: ::std::vec::Vec<u8>,
                 ) -> $crate::bindings::wasmgate::plugin::types::ResponseAction {
-                    wasmgate_with(|plugin| $crate::guest::on_response(plugin, head, context))
+                    wasmgate_with(|plugin| $crate::guest::on_response(plugin, status, head))
                 }
 
                 fn on_response_body(body: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{request, response};
 
 use crate::bindings::{RequestAction, ResponseAction};
-use crate::context::RequestContext;
+use crate::context::{HeadBuffer, RequestContext};
 use crate::convert::{self, Limits, Pseudo};
 use crate::error::Failure;
 use crate::pool::ConfiguredPlugin;
@@ -119,15 +119,31 @@ impl Chain {
         ctx: &mut RequestContext,
     ) -> RequestOutcome {
         let limits = self.limits();
-        let context = ctx.context_block();
-        // Built again only after a plugin changed the request.
-        let mut head = None;
+        let mut buffer = ctx.take_head_buffer();
+        let outcome = self.request_phase(parts, ctx, &mut buffer, limits);
+        ctx.put_head_buffer(buffer);
+        outcome
+    }
+
+    fn request_phase(
+        &self,
+        parts: &mut request::Parts,
+        ctx: &mut RequestContext,
+        buffer: &mut HeadBuffer,
+        limits: Limits,
+    ) -> RequestOutcome {
+        // Packed again only after a plugin changed the request.
+        let mut stale = true;
         for (at, plugin) in self.plugins.iter().enumerate() {
             if !plugin.phases().request() {
                 continue;
             }
-            let current = head.get_or_insert_with(|| convert::request_head(parts));
-            let failure = match plugin.call(ctx, |b, store| b.call_on_request(store, current, &context)) {
+            if stale {
+                convert::request_head(&mut buffer.head, parts, &buffer.context);
+                stale = false;
+            }
+            let head = &buffer.head;
+            let failure = match plugin.call(ctx, |b, store| b.call_on_request(store, head)) {
                 Ok(RequestAction::NoPhase) => {
                     plugin.phases().drop_request();
                     continue;
@@ -143,9 +159,7 @@ impl Chain {
                     });
                     match applied {
                         Ok(response) => {
-                            if !edits.request.is_empty() {
-                                head = None;
-                            }
+                            stale |= !edits.request.is_empty();
                             if !response.is_empty() {
                                 ctx.chain.response_edits.push((at, response));
                             }
@@ -189,52 +203,69 @@ impl Chain {
         ctx: &mut RequestContext,
     ) -> ResponseOutcome {
         let limits = self.limits();
+        let mut buffer = ctx.take_head_buffer();
+        let outcome = self.response_phase(ran, parts, ctx, &mut buffer, limits);
+        ctx.put_head_buffer(buffer);
+        outcome
+    }
+
+    fn response_phase(
+        &self,
+        ran: usize,
+        parts: &mut response::Parts,
+        ctx: &mut RequestContext,
+        buffer: &mut HeadBuffer,
+        limits: Limits,
+    ) -> ResponseOutcome {
         let mut replaced: Option<Bytes> = None;
         let mut plan = BodyRewrite::default();
-        let context = ctx.context_block();
-        let mut head = None;
+        // Packed again only after something changed the response.
+        let mut stale = true;
         for at in (0..ran.min(self.plugins.len())).rev() {
             let plugin = &self.plugins[at];
             // What this plugin asked for at request time comes first.
             if let Some(i) = ctx.chain.response_edits.iter().position(|(p, _)| *p == at) {
                 let (_, edits) = ctx.chain.response_edits.swap_remove(i);
                 convert::apply_response_edits(parts, edits);
-                head = None;
+                stale = true;
             }
             if !plugin.phases().response() {
                 continue;
             }
-            let current = head.get_or_insert_with(|| convert::response_head(parts));
-            let failure = match plugin.call(ctx, |b, store| b.call_on_response(store, current, &context)) {
+            if stale {
+                convert::response_head(&mut buffer.head, parts, &buffer.context);
+                stale = false;
+            }
+            let (status, head) = (parts.status.as_u16(), &buffer.head);
+            let failure = match plugin.call(ctx, |b, store| b.call_on_response(store, status, head))
+            {
                 Ok(ResponseAction::NoPhase) => {
                     plugin.phases().drop_response();
                     continue;
                 }
                 Ok(ResponseAction::Continue(edits)) => match edit_response(parts, &edits, limits) {
                     Ok(changed) => {
-                        if changed {
-                            head = None;
-                        }
+                        stale |= changed;
                         continue;
                     }
                     Err(why) => Failure::Invalid(why),
                 },
-                Ok(ResponseAction::RewriteBody(edits)) => match edit_response(parts, &edits, limits) {
-                    Ok(changed) => {
-                        if changed {
-                            head = None;
+                Ok(ResponseAction::RewriteBody(edits)) => {
+                    match edit_response(parts, &edits, limits) {
+                        Ok(changed) => {
+                            stale |= changed;
+                            plan.plugins.push(at);
+                            continue;
                         }
-                        plan.plugins.push(at);
-                        continue;
+                        Err(why) => Failure::Invalid(why),
                     }
-                    Err(why) => Failure::Invalid(why),
-                },
+                }
                 Ok(ResponseAction::Replace(answer)) => {
                     match convert::complete_response(answer, limits) {
                         Ok((status, headers, body)) => {
                             parts.status = status;
                             parts.headers = headers;
-                            head = None;
+                            stale = true;
                             replaced = Some(body);
                             plan.plugins.clear();
                             continue;
@@ -245,7 +276,7 @@ impl Chain {
                 Err(failure) => failure,
             };
             if report(plugin, ctx, "on-response", &failure) == OnError::FailClosed {
-                head = None;
+                stale = true;
                 replaced = Some(fail_closed(parts));
                 plan.plugins.clear();
             }
@@ -319,7 +350,11 @@ impl Chain {
 
 /// Checks a plugin's response edits and applies them all, or none; says
 /// whether anything changed.
-fn edit_response(parts: &mut response::Parts, edits: &[u8], limits: Limits) -> Result<bool, String> {
+fn edit_response(
+    parts: &mut response::Parts,
+    edits: &[u8],
+    limits: Limits,
+) -> Result<bool, String> {
     if edits.is_empty() {
         return Ok(false);
     }

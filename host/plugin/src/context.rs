@@ -32,23 +32,41 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// The WIT `context-block` every plugin call of this request carries,
-    /// built on first use.
-    pub(crate) fn context_block(&mut self) -> Vec<u8> {
+    /// Takes the buffer the chain packs heads into, with the context lines
+    /// every plugin call of this request carries (built on first use). Give
+    /// it back with `put_head_buffer` to reuse its allocation.
+    pub(crate) fn take_head_buffer(&mut self) -> HeadBuffer {
         if self.chain.context_lines.is_empty() {
             self.chain.context_lines = crate::convert::context_lines(self);
         }
-        self.chain.context_lines.clone()
+        HeadBuffer {
+            head: std::mem::take(&mut self.chain.head),
+            context: std::mem::take(&mut self.chain.context_lines),
+        }
+    }
+
+    pub(crate) fn put_head_buffer(&mut self, buffer: HeadBuffer) {
+        self.chain.head = buffer.head;
+        self.chain.context_lines = buffer.context;
     }
 }
 
+/// A packed WIT head and the context lines that go into it, held by the
+/// chain while it calls plugins.
+pub(crate) struct HeadBuffer {
+    pub(crate) head: Vec<u8>,
+    pub(crate) context: Vec<u8>,
+}
+
 /// What the chain keeps between the phases of one request: response edits
-/// handed over in the request phase (by chain position) and the WIT
-/// `context-block`. Opaque: the chain fills and drains it.
+/// handed over in the request phase (by chain position), the context lines
+/// of the WIT heads and the buffer they are packed in. Opaque: the chain
+/// fills and drains it.
 #[derive(Debug, Clone, Default)]
 pub struct ChainState {
     pub(crate) response_edits: Vec<(usize, Vec<Edit>)>,
     pub(crate) context_lines: Vec<u8>,
+    pub(crate) head: Vec<u8>,
 }
 
 impl RequestContext {

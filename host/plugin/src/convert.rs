@@ -3,12 +3,14 @@
 //! that ends up in the log line; nothing is applied unless all of it is
 //! valid.
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
 use http::{request, response, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
-use crate::bindings::{RequestHead, Response, ResponseHead};
+use crate::bindings::Response;
 use crate::context::RequestContext;
 
 /// Most header lines a plugin may return (`HeaderMap` holds at most 32 768).
@@ -29,15 +31,46 @@ fn line(block: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     block.push(b'\n');
 }
 
-/// The WIT `context-block` (`client-ip`, `route`, `listener`, `upstream`
-/// lines): the same for every call of a request, built once.
+/// Writes `n` (0..=255) in decimal.
+fn push_octet(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
+}
+
+/// Writes `ip` as `Display` does: an IPv4 address digit by digit (formatting
+/// machinery costs more than the rest of the context lines together), an
+/// IPv6 one through `Display`.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_octet(out, octet);
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// The context lines of the WIT heads (`client-ip`, `route`, `listener`,
+/// `upstream`): the same for every call of a request, built once.
 pub(crate) fn context_lines(ctx: &RequestContext) -> Vec<u8> {
-    use std::io::Write;
-    let mut block = Vec::with_capacity(96);
+    let upstream = ctx.upstream.as_deref().unwrap_or_default();
+    let mut block = Vec::with_capacity(64 + ctx.route.len() + ctx.listener.len() + upstream.len());
     if let Some(ip) = ctx.client_ip {
         block.extend_from_slice(b"client-ip:");
-        // Writing to a Vec cannot fail.
-        let _ = write!(block, "{ip}");
+        push_ip(&mut block, ip);
         block.push(b'\n');
     }
     line(&mut block, b"route", ctx.route.as_bytes());
@@ -48,31 +81,62 @@ pub(crate) fn context_lines(ctx: &RequestContext) -> Vec<u8> {
     block
 }
 
-/// The WIT `header-block`: `name:value\n` per line.
-fn headers_to_wit(map: &HeaderMap) -> Vec<u8> {
-    let size = map.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum();
-    let mut block = Vec::with_capacity(size);
+/// The length of a head field as the WIT length table has it.
+fn length(len: usize) -> [u8; 4] {
+    // Heads are bounded far below 4 GiB by the gateway's header limits.
+    u32::try_from(len).unwrap_or(u32::MAX - 1).to_le_bytes()
+}
+
+/// Appends the WIT `header-block`: `name:value\n` per line.
+fn push_headers(buf: &mut Vec<u8>, map: &HeaderMap) {
     for (name, value) in map {
-        line(&mut block, name.as_str().as_bytes(), value.as_bytes());
-    }
-    block
-}
-
-pub(crate) fn request_head(parts: &request::Parts) -> RequestHead {
-    let path = parts.uri.path();
-    RequestHead {
-        method: parts.method.as_str().to_owned(),
-        path: if path.is_empty() { "/".to_owned() } else { path.to_owned() },
-        query: parts.uri.query().map(str::to_owned),
-        headers: headers_to_wit(&parts.headers),
+        line(buf, name.as_str().as_bytes(), value.as_bytes());
     }
 }
 
-pub(crate) fn response_head(parts: &response::Parts) -> ResponseHead {
-    ResponseHead {
-        status: parts.status.as_u16(),
-        headers: headers_to_wit(&parts.headers),
-    }
+/// Bytes the header block of `map` takes.
+fn headers_len(map: &HeaderMap) -> usize {
+    map.iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 2)
+        .sum()
+}
+
+/// Writes the WIT `request-head` of `parts` with `context` into `buf`
+/// (cleared first; its allocation is reused from call to call).
+pub(crate) fn request_head(buf: &mut Vec<u8>, parts: &request::Parts, context: &[u8]) {
+    let path = match parts.uri.path() {
+        "" => "/",
+        path => path,
+    };
+    let method = parts.method.as_str();
+    let query = parts.uri.query();
+    let headers = headers_len(&parts.headers);
+    buf.clear();
+    buf.reserve(
+        20 + method.len() + path.len() + query.map_or(0, str::len) + context.len() + headers,
+    );
+    buf.extend_from_slice(&length(method.len()));
+    buf.extend_from_slice(&length(path.len()));
+    buf.extend_from_slice(&query.map_or(u32::MAX.to_le_bytes(), |q| length(q.len())));
+    buf.extend_from_slice(&length(context.len()));
+    buf.extend_from_slice(&length(headers));
+    buf.extend_from_slice(method.as_bytes());
+    buf.extend_from_slice(path.as_bytes());
+    buf.extend_from_slice(query.unwrap_or_default().as_bytes());
+    buf.extend_from_slice(context);
+    push_headers(buf, &parts.headers);
+}
+
+/// Writes the WIT `response-head` of `parts` with `context` into `buf`
+/// (cleared first); the status goes as its own argument.
+pub(crate) fn response_head(buf: &mut Vec<u8>, parts: &response::Parts, context: &[u8]) {
+    let headers = headers_len(&parts.headers);
+    buf.clear();
+    buf.reserve(8 + context.len() + headers);
+    buf.extend_from_slice(&length(context.len()));
+    buf.extend_from_slice(&length(headers));
+    buf.extend_from_slice(context);
+    push_headers(buf, &parts.headers);
 }
 
 /// The lines of a block or edit list (each ends with `\n`), checked for
@@ -90,16 +154,23 @@ fn lines<'a>(
         None if block.is_empty() => None,
         None => return Err(format!("{what} do not end with a newline")),
     };
-    let lines = body.into_iter().flat_map(|body| body.split(|&b| b == b'\n'));
-    Ok(lines.enumerate().map(move |(count, line)| match count < MAX_HEADER_LINES {
-        true => Ok(line),
-        false => Err(format!("more than {MAX_HEADER_LINES} lines of {what}")),
-    }))
+    let lines = body
+        .into_iter()
+        .flat_map(|body| body.split(|&b| b == b'\n'));
+    Ok(lines
+        .enumerate()
+        .map(move |(count, line)| match count < MAX_HEADER_LINES {
+            true => Ok(line),
+            false => Err(format!("more than {MAX_HEADER_LINES} lines of {what}")),
+        }))
 }
 
 fn header_name(name: &[u8]) -> Result<HeaderName, String> {
     HeaderName::from_bytes(name).map_err(|_| {
-        format!("header name {:?} is not a valid token", String::from_utf8_lossy(name))
+        format!(
+            "header name {:?} is not a valid token",
+            String::from_utf8_lossy(name)
+        )
     })
 }
 
@@ -113,7 +184,10 @@ fn header_value(name: &HeaderName, value: &[u8]) -> Result<HeaderValue, String> 
 fn split(line: &[u8]) -> Result<(&[u8], &[u8]), String> {
     match line.iter().position(|&b| b == b':') {
         Some(colon) => Ok((&line[..colon], &line[colon + 1..])),
-        None => Err(format!("line {:?} has no `:`", String::from_utf8_lossy(line))),
+        None => Err(format!(
+            "line {:?} has no `:`",
+            String::from_utf8_lossy(line)
+        )),
     }
 }
 
@@ -157,7 +231,11 @@ fn is_framing(name: &HeaderName) -> bool {
 
 /// Checks every line of `edits`; nothing is applied unless all are valid.
 /// Edits of the framing headers are dropped here (they stay the host's).
-pub(crate) fn parse_edits(edits: &[u8], pseudo: Pseudo, limits: Limits) -> Result<Vec<Edit>, String> {
+pub(crate) fn parse_edits(
+    edits: &[u8],
+    pseudo: Pseudo,
+    limits: Limits,
+) -> Result<Vec<Edit>, String> {
     let mut parsed = Vec::with_capacity(memchr::memchr_iter(b'\n', edits).count());
     for line in lines(edits, "edits", limits)? {
         let line = line?;
@@ -206,15 +284,23 @@ fn pseudo_edit(op: u8, rest: &[u8], pseudo: Pseudo) -> Result<Edit, String> {
         ));
     }
     match (name, pseudo) {
-        (b"method", Pseudo::Request) => Method::from_bytes(value)
-            .map(Edit::Method)
-            .map_err(|_| format!("method {:?} is not a valid token", String::from_utf8_lossy(value))),
+        (b"method", Pseudo::Request) => Method::from_bytes(value).map(Edit::Method).map_err(|_| {
+            format!(
+                "method {:?} is not a valid token",
+                String::from_utf8_lossy(value)
+            )
+        }),
         (b"path", Pseudo::Request) => target(value).map(Edit::Target),
         (b"status", Pseudo::Response) => {
             let code = std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| v.parse::<u16>().ok())
-                .ok_or_else(|| format!("status {:?} is not a number", String::from_utf8_lossy(value)))?;
+                .ok_or_else(|| {
+                    format!(
+                        "status {:?} is not a number",
+                        String::from_utf8_lossy(value)
+                    )
+                })?;
             status(code, None).map(Edit::Status)
         }
         _ => Err(format!(
@@ -236,7 +322,8 @@ fn target(value: &[u8]) -> Result<PathAndQuery, String> {
     if let Some(query) = query {
         check_query(query)?;
     }
-    PathAndQuery::try_from(text).map_err(|e| format!("path and query are not a valid URI part: {e}"))
+    PathAndQuery::try_from(text)
+        .map_err(|e| format!("path and query are not a valid URI part: {e}"))
 }
 
 fn apply_header_edit(headers: &mut HeaderMap, edit: Edit) {

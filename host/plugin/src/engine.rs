@@ -47,6 +47,11 @@ pub(crate) fn engine(settings: &RuntimeSettings) -> Result<Engine, PluginError> 
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // `perf` can name the functions of plugins with this set (it writes
+    // /tmp/perf-<pid>.map): for profiling, not for production.
+    if std::env::var_os("WASMGATE_PERF_MAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if let Some(dir) = &settings.cache_dir {
         let mut cache = CacheConfig::new();
         cache.with_directory(dir);

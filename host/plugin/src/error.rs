@@ -20,7 +20,7 @@ pub enum PluginError {
     /// The bytes are not a component wasmgate can run (not Wasm, a core
     /// module, a component for another world, missing exports...).
     #[error(
-        "plugin `{plugin}`: not a valid wasmgate:plugin@0.2.0 http-middleware component: {reason}"
+        "plugin `{plugin}`: not a valid wasmgate:plugin@0.3.0 http-middleware component: {reason}"
     )]
     Compile { plugin: String, reason: String },
     /// The plugin's `init` returned an error for this configuration.

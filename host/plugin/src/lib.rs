@@ -1,5 +1,5 @@
 //! wasmgate's plugin runtime: HTTP middleware as WebAssembly components
-//! (world `wasmgate:plugin/http-middleware@0.2.0`, in `wit/`), run on
+//! (world `wasmgate:plugin/http-middleware@0.3.0`, in `wit/`), run on
 //! wasmtime. This is the only crate that depends on wasmtime.
 //!
 //! ```text
@@ -27,6 +27,8 @@ mod context;
 mod convert;
 mod engine;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod plugin;
 mod pool;
 mod runtime;
@@ -37,8 +39,6 @@ mod store_data;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod watch;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 
 pub use chain::{BodyRewrite, Chain, RequestOutcome, ResponseOutcome};
 pub use context::{ChainState, RequestContext, Scratch};

@@ -23,7 +23,10 @@ fn parts() -> request::Parts {
 }
 
 fn edits(lines: &[&[u8]]) -> Vec<u8> {
-    lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect()
+    lines
+        .iter()
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect()
 }
 
 #[test]
@@ -41,7 +44,12 @@ fn request_edits_apply_in_order_and_keep_framing_and_authority() {
     apply_request_edits(&mut p, &new, LIMITS).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.method, Method::GET);
     assert_eq!(p.uri.to_string(), "http://example.com/c?y=2");
-    let values: Vec<_> = p.headers.get_all("x-new").iter().map(|v| v.as_bytes()).collect();
+    let values: Vec<_> = p
+        .headers
+        .get_all("x-new")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
     assert_eq!(values, vec![&b"v"[..], &b"w"[..]]);
     assert_eq!(
         p.headers.get("content-length").map(|v| v.as_bytes()),
@@ -63,6 +71,63 @@ fn the_context_block_names_each_value() {
     );
 }
 
+/// The `n`th little-endian u32 of a packed head's length table.
+fn length_at(head: &[u8], n: usize) -> u32 {
+    let bytes: [u8; 4] = head[n * 4..n * 4 + 4].try_into().unwrap_or_default();
+    u32::from_le_bytes(bytes)
+}
+
+#[test]
+fn a_request_head_is_a_length_table_then_its_fields() {
+    let mut buf = b"old bytes".to_vec();
+    request_head(&mut buf, &parts(), b"route:r\n");
+    let lengths: Vec<u32> = (0..5).map(|n| length_at(&buf, n)).collect();
+    let headers = "content-length:3\nx-old:1\n";
+    assert_eq!(lengths, [4, 4, 3, 8, headers.len() as u32]);
+    assert_eq!(
+        &buf[20..],
+        [&b"POST/a/bx=1route:r\n"[..], headers.as_bytes()].concat()
+    );
+
+    let (no_query, ()) = http::Request::get("/")
+        .body(())
+        .map(http::Request::into_parts)
+        .unwrap_or_else(|e| panic!("{e}"));
+    request_head(&mut buf, &no_query, b"");
+    assert_eq!(
+        length_at(&buf, 2),
+        u32::MAX,
+        "no query is not an empty query"
+    );
+    assert_eq!(&buf[20..], b"GET/");
+}
+
+#[test]
+fn a_response_head_carries_context_then_headers() {
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.headers.insert("x-a", HeaderValue::from_static("1"));
+    let mut buf = Vec::new();
+    response_head(&mut buf, &parts, b"route:r\n");
+    assert_eq!((length_at(&buf, 0), length_at(&buf, 1)), (8, 6));
+    assert_eq!(&buf[8..], b"route:r\nx-a:1\n");
+}
+
+#[test]
+fn client_ips_are_written_as_display_writes_them() {
+    for ip in [
+        "0.0.0.0",
+        "10.0.100.255",
+        "192.168.1.9",
+        "::1",
+        "2001:db8::7",
+    ] {
+        let parsed: IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
+        let mut out = Vec::new();
+        push_ip(&mut out, parsed);
+        assert_eq!(out, ip.as_bytes());
+    }
+}
+
 #[test]
 fn bad_edits_are_refused_and_change_nothing() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -78,10 +143,16 @@ fn bad_edits_are_refused_and_change_nothing() {
         (edits(&[b"x:1"]), "not `=`, `+` or `-`"),
         (b"=x:1".to_vec(), "do not end with a newline"),
         (edits(&[b"=x:1", b""]), "empty edit line"),
-        ([b"=x:".as_slice(), &[b'a'; 300], b"\n"].concat(), "larger than 256"),
+        (
+            [b"=x:".as_slice(), &[b'a'; 300], b"\n"].concat(),
+            "larger than 256",
+        ),
         (edits(&[b"=:method:G E T"]), "method"),
         // One bad line refuses the good ones before it.
-        (edits(&[b"=:path:/ok", b"+x-ok:1", b"=bad name:v"]), "not a valid token"),
+        (
+            edits(&[b"=:path:/ok", b"+x-ok:1", b"=bad name:v"]),
+            "not a valid token",
+        ),
     ];
     for (bad, expected) in cases {
         let mut p = parts();
@@ -105,12 +176,19 @@ fn response_edits_set_status_and_headers() {
         .body(())
         .map(http::Response::into_parts)
         .unwrap_or_else(|e| panic!("test response: {e}"));
-    let parsed = parse_edits(&edits(&[b"=:status:404", b"=x-a:1", b"-content-length"]), Pseudo::Response, LIMITS)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let parsed = parse_edits(
+        &edits(&[b"=:status:404", b"=x-a:1", b"-content-length"]),
+        Pseudo::Response,
+        LIMITS,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     apply_response_edits(&mut p, parsed);
     assert_eq!(p.status, StatusCode::NOT_FOUND);
     assert_eq!(p.headers.get("x-a").map(|v| v.as_bytes()), Some(&b"1"[..]));
-    assert!(p.headers.get("content-length").is_some(), "framing stays the host's");
+    assert!(
+        p.headers.get("content-length").is_some(),
+        "framing stays the host's"
+    );
     assert!(parse_edits(&edits(&[b"=:status:99"]), Pseudo::Response, LIMITS).is_err());
     assert!(parse_edits(&edits(&[b"=:path:/"]), Pseudo::Response, LIMITS).is_err());
 }
