@@ -15,10 +15,51 @@ use crate::headers::Headers;
 use crate::http::{Part, Request, RequestFlow, Response, ResponseFlow, ResponseHead};
 use crate::Plugin;
 
+/// The context values a head carries, in the order of `CONTEXT_NAMES`.
+const CONTEXT_NAMES: [&str; 4] = ["client-ip", "route", "listener", "upstream"];
+
+/// The context lines of the phase call being handled, copied out of its
+/// head (the allocation is reused from call to call), and where each known
+/// value is in them: found on the first lookup, as many plugins never look.
+#[derive(Default)]
+struct ContextLines {
+    bytes: Vec<u8>,
+    values: Option<[Option<Range<usize>>; CONTEXT_NAMES.len()]>,
+}
+
+impl ContextLines {
+    fn fill(&mut self, lines: &[u8]) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(lines);
+        self.values = None;
+    }
+
+    fn find_values(lines: &[u8]) -> [Option<Range<usize>>; CONTEXT_NAMES.len()] {
+        let mut values: [Option<Range<usize>>; CONTEXT_NAMES.len()] = Default::default();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', lines).chain([lines.len()]) {
+            let line = &lines[start..end];
+            if let Some(colon) = memchr::memchr(b':', line) {
+                let name = &line[..colon];
+                if let Some(i) = CONTEXT_NAMES.iter().position(|n| n.as_bytes() == name) {
+                    values[i].get_or_insert(start + colon + 1..end);
+                }
+            }
+            start = end + 1;
+        }
+        values
+    }
+
+    fn get(&mut self, name: &str) -> Option<&str> {
+        let i = CONTEXT_NAMES.iter().position(|n| *n == name)?;
+        let values = self.values.get_or_insert_with(|| Self::find_values(&self.bytes));
+        let range = values[i].clone()?;
+        std::str::from_utf8(&self.bytes[range]).ok()
+    }
+}
+
 thread_local! {
-    /// The context lines of the phase call being handled, copied out of its
-    /// head (the allocation is reused from call to call).
-    static CONTEXT_LINES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static CONTEXT_LINES: RefCell<ContextLines> = RefCell::new(ContextLines::default());
 }
 
 /// The gateway's imports. In a phase call, the context values come from
@@ -35,11 +76,7 @@ pub struct Imports {
 impl Imports {
     /// Context lines for a phase call.
     fn for_phase(lines: &[u8]) -> Self {
-        CONTEXT_LINES.with(|held| {
-            let mut held = held.borrow_mut();
-            held.clear();
-            held.extend_from_slice(lines);
-        });
+        CONTEXT_LINES.with(|held| held.borrow_mut().fill(lines));
         Self { in_phase: true }
     }
 
@@ -49,15 +86,19 @@ impl Imports {
         if !self.in_phase {
             return None;
         }
-        let value = CONTEXT_LINES.with(|lines| {
-            let lines = lines.borrow();
-            lines
-                .split(|&b| b == b'\n')
-                .find_map(|line| line.strip_prefix(name.as_bytes())?.strip_prefix(b":"))
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        });
-        Some(value)
+        Some(CONTEXT_LINES.with(|lines| lines.borrow_mut().get(name).map(str::to_owned)))
     }
+}
+
+/// Whether `bytes` are ASCII, eight at a time (a byte-at-a-time loop is
+/// slow in Wasm, and paths and queries are mostly long runs of ASCII).
+fn is_ascii(bytes: &[u8]) -> bool {
+    let chunks = bytes.chunks_exact(8);
+    let rest = chunks.remainder();
+    let high = chunks.fold(0u64, |acc, c| {
+        acc | u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+    });
+    high & 0x8080_8080_8080_8080 == 0 && rest.is_ascii()
 }
 
 /// Reads the length table that starts a packed head: `N` little-endian
@@ -98,9 +139,10 @@ fn fields<const N: usize>(
 
 /// A request part from a packed field: in place if it is UTF-8.
 fn part(head: &[u8], field: Range<usize>) -> Part {
-    match std::str::from_utf8(&head[field.clone()]) {
-        Ok(_) => Part::Packed(field.start, field.end),
-        Err(_) => Part::Own(String::from_utf8_lossy(&head[field]).into_owned()),
+    let bytes = &head[field.clone()];
+    match is_ascii(bytes) || std::str::from_utf8(bytes).is_ok() {
+        true => Part::Packed(field.start, field.end),
+        false => Part::Own(String::from_utf8_lossy(bytes).into_owned()),
     }
 }
 

@@ -185,21 +185,21 @@ impl Headers {
     }
 
     /// Replaces every value of `name` with `value`.
-    pub fn set(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        let value = value.into();
+    pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        let value = value.as_ref();
         self.drop_lines(name);
-        self.push_line(name, &value);
-        self.edits.set(name, &value);
+        self.push_line(name, value);
+        self.edits.set(name, value);
     }
 
     /// Adds a line, keeping the existing values of `name`. A line cannot
     /// smuggle another one in (a plugin may copy client input into a
     /// header): a `:` or newline in the name becomes a space, a newline in
     /// the value a CR — both make the gateway refuse the change and log why.
-    pub fn append(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        let value = value.into();
-        self.push_line(name, &value);
-        self.edits.append(name, &value);
+    pub fn append(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        let value = value.as_ref();
+        self.push_line(name, value);
+        self.edits.append(name, value);
     }
 
     /// Removes every value of `name`; true if there was one.

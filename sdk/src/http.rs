@@ -60,6 +60,10 @@ impl Request {
 
     /// The WIT `edits` for the request and for the response.
     pub(crate) fn into_edits(mut self) -> (Vec<u8>, Vec<u8>) {
+        let headers = self.headers.take_edits();
+        if !self.method_changed && !self.target_changed {
+            return (headers.into_bytes(), self.response_edits.into_bytes());
+        }
         let mut edits = Edits::default();
         if self.method_changed {
             edits.set_pseudo("method", self.method().as_bytes());
@@ -72,7 +76,7 @@ impl Request {
             }
             edits.set_pseudo("path", target.as_bytes());
         }
-        edits.extend(self.headers.take_edits());
+        edits.extend(headers);
         (edits.into_bytes(), self.response_edits.into_bytes())
     }
 
@@ -80,14 +84,14 @@ impl Request {
     /// comes back through this plugin, whatever produced it: for headers
     /// known at request time (a rate limiter's remaining count), with no
     /// response phase needed.
-    pub fn set_response_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        self.response_edits.set(name, &value.into());
+    pub fn set_response_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.response_edits.set(name, value.as_ref());
     }
 
     /// Adds a value of header `name` to the response, like
     /// [`Request::set_response_header`].
-    pub fn append_response_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        self.response_edits.append(name, &value.into());
+    pub fn append_response_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.response_edits.append(name, value.as_ref());
     }
 
     /// Removes header `name` from the response, like
@@ -208,11 +212,11 @@ impl Request {
         self.headers.get(name)
     }
 
-    pub fn set_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+    pub fn set_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
         self.headers_mut().set(name, value);
     }
 
-    pub fn append_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+    pub fn append_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
         self.headers_mut().append(name, value);
     }
 
@@ -264,11 +268,13 @@ impl ResponseHead {
 
     /// The WIT `edits` for the changes made.
     pub(crate) fn into_edits(mut self) -> Vec<u8> {
-        let mut edits = Edits::default();
-        if self.status_changed {
-            edits.set_pseudo("status", self.status.to_string().as_bytes());
+        let headers = self.headers.take_edits();
+        if !self.status_changed {
+            return headers.into_bytes();
         }
-        edits.extend(self.headers.take_edits());
+        let mut edits = Edits::default();
+        edits.set_pseudo("status", self.status.to_string().as_bytes());
+        edits.extend(headers);
         edits.into_bytes()
     }
 
@@ -306,11 +312,11 @@ impl ResponseHead {
         self.headers.get(name)
     }
 
-    pub fn set_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+    pub fn set_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
         self.headers_mut().set(name, value);
     }
 
-    pub fn append_header(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+    pub fn append_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
         self.headers_mut().append(name, value);
     }
 
@@ -355,7 +361,7 @@ impl Response {
             .with_body(body)
     }
 
-    pub fn with_header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
         self.headers.append(name, value);
         self
     }

@@ -286,3 +286,4 @@ fn bad_configs_name_the_key() {
         assert!(err.contains(key), "{config}: {err}");
     }
 }
+

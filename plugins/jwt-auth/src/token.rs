@@ -66,16 +66,60 @@ fn number(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, Refusa
     }
 }
 
+/// What a request needs of a verified token, worked out once per token
+/// (tokens are cached): its time claims, and the outcome of every check
+/// that does not depend on the time.
+pub struct Verified {
+    exp: Result<Option<u64>, Refusal>,
+    nbf: Result<Option<u64>, Refusal>,
+    /// Issuer, audience and consumer checks.
+    standing: Result<(), Refusal>,
+    /// The consumer id (the configured claim), when `standing` is `Ok`.
+    pub consumer: Box<str>,
+    pub iss: Option<Box<str>>,
+}
+
 impl Rules {
-    pub fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(), Refusal> {
-        match number(claims, "exp")? {
+    /// Checks `claims` once: everything but the time.
+    pub fn digest(&self, claims: &Map<String, Value>, consumer_claim: &str) -> Verified {
+        let consumer = match claims.get(consumer_claim) {
+            Some(Value::String(s)) => Ok(s.as_str().into()),
+            Some(Value::Number(n)) => Ok(n.to_string().into()),
+            _ => Err("token names no consumer"),
+        };
+        let consumer = consumer.and_then(|c: Box<str>| match c.bytes().any(|b| b < b' ' || b == 0x7f) {
+            true => Err("consumer claim holds control characters"),
+            false => Ok(c),
+        });
+        let standing = self.claims_accepted(claims);
+        let (standing, consumer) = match (standing, consumer) {
+            (Ok(()), Ok(consumer)) => (Ok(()), consumer),
+            (Err(why), _) | (Ok(()), Err(why)) => (Err(why), Box::from("")),
+        };
+        Verified {
+            exp: number(claims, "exp"),
+            nbf: number(claims, "nbf"),
+            standing,
+            consumer,
+            iss: claims.get("iss").and_then(Value::as_str).map(Box::from),
+        }
+    }
+
+    /// Whether a token checked by `digest` is good at `now` (seconds since
+    /// the epoch).
+    pub fn check(&self, token: &Verified, now: u64) -> Result<(), Refusal> {
+        match token.exp? {
             Some(exp) if now > exp.saturating_add(self.leeway) => return Err("token expired"),
             None if self.require_exp => return Err("token has no exp"),
             _ => {}
         }
-        if number(claims, "nbf")?.is_some_and(|nbf| now.saturating_add(self.leeway) < nbf) {
+        if token.nbf?.is_some_and(|nbf| now.saturating_add(self.leeway) < nbf) {
             return Err("token not yet valid");
         }
+        token.standing
+    }
+
+    fn claims_accepted(&self, claims: &Map<String, Value>) -> Result<(), Refusal> {
         if !self.issuers.is_empty() {
             let iss = claims.get("iss").and_then(Value::as_str);
             if !iss.is_some_and(|iss| self.issuers.iter().any(|i| i == iss)) {

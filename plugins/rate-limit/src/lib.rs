@@ -22,7 +22,7 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// The bucket key and the limit that applies to it.
+    /// The bucket key (`<route>|<value>`) and the limit that applies to it.
     fn bucket(&self, request: &Request, cx: &Context) -> (String, &Limit) {
         let value = match &self.key {
             KeyBy::ClientIp => None,
@@ -35,12 +35,21 @@ impl RateLimit {
             .as_deref()
             .and_then(|v| self.overrides.iter().find(|(k, _)| k == v))
             .map_or(&self.limit, |(_, l)| l);
-        // A request without the key's value falls back to its client ip.
-        let value = value.unwrap_or_else(|| {
-            cx.client_ip_text()
-                .map_or_else(|| "unknown".to_owned(), |ip| ["ip:", &ip].concat())
-        });
-        ([cx.route().as_str(), "|", &value].concat(), limit)
+        let mut key = cx.route();
+        key.reserve(48);
+        key.push('|');
+        match value {
+            Some(value) => key.push_str(&value),
+            // A request without the key's value falls back to its client ip.
+            None => match cx.client_ip_text() {
+                Some(ip) => {
+                    key.push_str("ip:");
+                    key.push_str(&ip);
+                }
+                None => key.push_str("unknown"),
+            },
+        }
+        (key, limit)
     }
 }
 
@@ -97,9 +106,21 @@ impl Plugin for RateLimit {
     }
 }
 
-/// `n` in decimal digits. `to_string` goes through `core::fmt`, which in
-/// Wasm costs about ten times as much, three times on every request.
-fn decimal(mut n: u64) -> Vec<u8> {
+/// `n` in decimal digits, on the stack. `to_string` goes through
+/// `core::fmt` and allocates, which in Wasm costs about ten times as much,
+/// three times on every request.
+struct Decimal {
+    digits: [u8; 20],
+    at: usize,
+}
+
+impl AsRef<[u8]> for Decimal {
+    fn as_ref(&self) -> &[u8] {
+        &self.digits[self.at..]
+    }
+}
+
+fn decimal(mut n: u64) -> Decimal {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -107,7 +128,7 @@ fn decimal(mut n: u64) -> Vec<u8> {
         digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            return digits[at..].to_vec();
+            return Decimal { digits, at };
         }
     }
 }

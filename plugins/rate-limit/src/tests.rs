@@ -115,6 +115,6 @@ fn an_issuer_left_by_jwt_auth_names_an_app_with_its_own_limit() {
 #[test]
 fn decimal_digits() {
     for n in [0, 7, 10, 4_294_967_295, u64::MAX] {
-        assert_eq!(crate::decimal(n), n.to_string().into_bytes());
+        assert_eq!(crate::decimal(n).as_ref(), n.to_string().as_bytes());
     }
 }

@@ -42,8 +42,18 @@ struct QueryChanges {
     remove: Vec<String>,
 }
 
+/// A rule: the pattern, the literal every match starts with (when the
+/// pattern says so), and the replacement.
+struct Compiled {
+    regex: Regex,
+    /// Checked before the regex, which in Wasm costs far more than a
+    /// prefix comparison: most paths fail at the first bytes.
+    anchor: Option<String>,
+    replace: String,
+}
+
 pub struct UrlRewrite {
-    rules: Vec<(Regex, String)>,
+    rules: Vec<Compiled>,
     strip_prefix: Option<String>,
     add_prefix: Option<String>,
     query_set: Vec<(String, String)>,
@@ -62,6 +72,26 @@ fn prefix(at: &str, p: Option<String>) -> Result<Option<String>, String> {
 }
 
 /// The highest `$N` / `${N}` group a replacement refers to.
+/// The literal a match of `pattern` must start the path with: the plain
+/// characters after a leading `^`, when the pattern has no alternation (a
+/// `|` could make the `^` cover one branch only) and starts with neither a
+/// flag group nor an escape.
+fn anchor(pattern: &str) -> Option<String> {
+    let rest = pattern.strip_prefix('^')?;
+    if pattern.contains('|') {
+        return None;
+    }
+    const SPECIAL: &[char] = &['\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$'];
+    let end = rest.find(SPECIAL).unwrap_or(rest.len());
+    let mut literal = &rest[..end];
+    // `?`, `*` and `{0,..}` make the last character optional.
+    if matches!(rest[end..].chars().next(), Some('?' | '*' | '{')) {
+        let last = literal.chars().next_back().map_or(0, char::len_utf8);
+        literal = &literal[..literal.len() - last];
+    }
+    (!literal.is_empty()).then(|| literal.to_owned())
+}
+
 fn highest_group(replace: &str) -> usize {
     let mut max = 0;
     let mut rest = replace;
@@ -88,7 +118,8 @@ impl Plugin for UrlRewrite {
                     "invalid config at `rules[{i}].replace`: refers to a group the pattern does not have ({groups} groups)"
                 ));
             }
-            rules.push((regex, rule.replace));
+            let anchor = anchor(&rule.pattern);
+            rules.push(Compiled { regex, anchor, replace: rule.replace });
         }
         if let Some(host) = &c.host {
             if host.is_empty() || host.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'/') {
@@ -114,8 +145,12 @@ impl Plugin for UrlRewrite {
                 }
             }
         }
-        if let Some((regex, replace)) = self.rules.iter().find(|(r, _)| r.is_match(&path)) {
-            path = regex.replace(&path, replace.as_str()).into_owned();
+        let matching = self.rules.iter().find(|rule| {
+            let anchored = rule.anchor.as_deref().is_none_or(|a| path.starts_with(a));
+            anchored && rule.regex.is_match(&path)
+        });
+        if let Some(rule) = matching {
+            path = rule.regex.replace(&path, rule.replace.as_str()).into_owned();
         }
         if let Some(add) = &self.add_prefix {
             path = if path.starts_with('/') {

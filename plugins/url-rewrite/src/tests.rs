@@ -67,3 +67,19 @@ fn bad_configs_name_the_key() {
         assert!(err.contains(key), "{config}: {err}");
     }
 }
+
+#[test]
+fn the_anchor_is_the_literal_every_match_starts_with() {
+    use crate::anchor;
+    assert_eq!(anchor("^/dir(.*)").as_deref(), Some("/dir"));
+    assert_eq!(anchor("^/api/v1/").as_deref(), Some("/api/v1/"));
+    assert_eq!(anchor("^/ab?c").as_deref(), Some("/a"), "b is optional");
+    assert_eq!(anchor("^/ab*").as_deref(), Some("/a"));
+    assert_eq!(anchor("^/ab{0,2}").as_deref(), Some("/a"));
+    assert_eq!(anchor("^/ab+").as_deref(), Some("/ab"));
+    assert_eq!(anchor("^/a|/b"), None, "the ^ covers one branch");
+    assert_eq!(anchor("/dir(.*)"), None, "not anchored");
+    assert_eq!(anchor("^\\d+"), None);
+    assert_eq!(anchor("^(?i)/dir"), None);
+    assert_eq!(anchor("^.*"), None);
+}
