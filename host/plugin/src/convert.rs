@@ -165,13 +165,46 @@ fn lines<'a>(
         }))
 }
 
+/// Header names that plugins sent lately, per thread (the oldest replaced
+/// first). Plugins send the same few names on every request (a rate
+/// limiter's `x-ratelimit-*`, an auth plugin's consumer header); parsing a
+/// custom `HeaderName` costs a validating copy and an allocation, a clone of
+/// a known one a reference count.
+const KNOWN_NAMES: usize = 32;
+
+thread_local! {
+    static KNOWN: std::cell::RefCell<(Vec<HeaderName>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+
 fn header_name(name: &[u8]) -> Result<HeaderName, String> {
-    HeaderName::from_bytes(name).map_err(|_| {
+    let known = KNOWN.with(|known| {
+        let known = known.borrow();
+        known.0.iter().find(|n| n.as_str().as_bytes() == name).cloned()
+    });
+    if let Some(known) = known {
+        return Ok(known);
+    }
+    let parsed = HeaderName::from_bytes(name).map_err(|_| {
         format!(
             "header name {:?} is not a valid token",
             String::from_utf8_lossy(name)
         )
-    })
+    })?;
+    // Kept as sent (lower-case), so that the same bytes find it again.
+    if parsed.as_str().as_bytes() == name {
+        KNOWN.with(|known| {
+            let (names, next) = &mut *known.borrow_mut();
+            if names.len() < KNOWN_NAMES {
+                names.push(parsed.clone());
+            } else {
+                names[*next] = parsed.clone();
+                *next = (*next + 1) % KNOWN_NAMES;
+            }
+        });
+    }
+    Ok(parsed)
 }
 
 fn header_value(name: &HeaderName, value: &[u8]) -> Result<HeaderValue, String> {

@@ -10,7 +10,9 @@ pub struct RuntimeSettings {
     /// rewrite), enforced by epoch interruption. Default 20 ms.
     pub call_deadline: Duration,
     /// How often the epoch ticker thread advances the engine's epoch: the
-    /// resolution of `call_deadline`. Default 1 ms.
+    /// resolution of `call_deadline` (a call is stopped between one tick
+    /// before and at its deadline). Default 5 ms: the thread that ticks
+    /// shares the CPU with the workers, and every wake-up costs them.
     pub epoch_tick: Duration,
     /// Cap on an instance's linear memory. Default 32 MiB.
     pub memory_limit: usize,
@@ -46,7 +48,7 @@ impl Default for RuntimeSettings {
     fn default() -> Self {
         Self {
             call_deadline: Duration::from_millis(20),
-            epoch_tick: Duration::from_millis(1),
+            epoch_tick: Duration::from_millis(5),
             memory_limit: 32 << 20,
             max_instances: 1000,
             pool_size: 4,

@@ -235,3 +235,18 @@ fn complete_response_sets_length_and_caps_body() {
     );
     assert!(big.is_err());
 }
+
+#[test]
+fn header_names_sent_again_are_the_same_names() {
+    for _ in 0..3 {
+        for n in 0..40 {
+            let name = format!("x-custom-{n}");
+            let parsed = header_name(name.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(parsed.as_str(), name);
+        }
+        let upper = header_name(b"X-Mixed").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(upper.as_str(), "x-mixed");
+        assert!(header_name(b"bad name").is_err());
+        assert!(header_name(b"").is_err());
+    }
+}
