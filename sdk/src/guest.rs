@@ -90,15 +90,16 @@ impl Imports {
     }
 }
 
-/// Whether `bytes` are ASCII, eight at a time (a byte-at-a-time loop is
+/// Whether `bytes` are ASCII, sixteen at a time (a byte-at-a-time loop is
 /// slow in Wasm, and paths and queries are mostly long runs of ASCII).
 fn is_ascii(bytes: &[u8]) -> bool {
-    let chunks = bytes.chunks_exact(8);
+    let chunks = bytes.chunks_exact(16);
     let rest = chunks.remainder();
-    let high = chunks.fold(0u64, |acc, c| {
-        acc | u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+    let high = chunks.fold(0u128, |acc, chunk| match <[u8; 16]>::try_from(chunk) {
+        Ok(chunk) => acc | u128::from_le_bytes(chunk),
+        Err(_) => u128::MAX,
     });
-    high & 0x8080_8080_8080_8080 == 0 && rest.is_ascii()
+    high & 0x8080_8080_8080_8080_8080_8080_8080_8080 == 0 && rest.is_ascii()
 }
 
 /// Reads the length table that starts a packed head: `N` little-endian
@@ -434,6 +435,18 @@ mod tests {
             panic!("Echo goes on");
         };
         assert_eq!(edits, b"=x-seen:404 Some(\"1\") r\n");
+    }
+
+    #[test]
+    fn ascii_is_told_from_utf8_at_every_position() {
+        let text = "/a/path/that/is/long/enough/for/chunks?q=1";
+        assert!(is_ascii(text.as_bytes()));
+        for at in 0..text.len() {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes[at] = 0xc3;
+            assert!(!is_ascii(&bytes), "non-ASCII at {at}");
+        }
+        assert!(is_ascii(b""));
     }
 
     #[test]

@@ -287,3 +287,17 @@ fn bad_configs_name_the_key() {
     }
 }
 
+
+#[test]
+fn texts_are_the_same_only_when_every_byte_is() {
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.sig-0123456789";
+    assert!(crate::same_text(token, &String::from(token)));
+    for at in [0, 15, 16, 31, 40, token.len() - 1] {
+        let mut other = token.as_bytes().to_vec();
+        other[at] ^= 1;
+        let other = String::from_utf8(other).unwrap_or_default();
+        assert!(!crate::same_text(token, &other), "differs at {at}");
+    }
+    assert!(!crate::same_text(token, &token[..token.len() - 1]));
+    assert!(crate::same_text("", ""));
+}
