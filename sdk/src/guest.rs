@@ -11,50 +11,24 @@ use crate::bindings::wasmgate::plugin::types::{
 };
 use crate::bindings::wasmgate::plugin::{clock, context, counters, kv, log};
 use crate::context::{Context, Host, Level, TakeResult};
-use crate::headers::Headers;
+use crate::headers::{self, Headers};
 use crate::http::{Part, Request, RequestFlow, Response, ResponseFlow, ResponseHead};
 use crate::Plugin;
 
-/// The context values a head carries, in the order of `CONTEXT_NAMES`.
-const CONTEXT_NAMES: [&str; 4] = ["client-ip", "route", "listener", "upstream"];
-
 /// The context lines of the phase call being handled, copied out of its
-/// head (the allocation is reused from call to call), and where each known
-/// value is in them: found on the first lookup, as many plugins never look.
+/// head (the allocation is reused from call to call).
 #[derive(Default)]
-struct ContextLines {
-    bytes: Vec<u8>,
-    values: Option<[Option<Range<usize>>; CONTEXT_NAMES.len()]>,
-}
+struct ContextLines(Vec<u8>);
 
 impl ContextLines {
     fn fill(&mut self, lines: &[u8]) {
-        self.bytes.clear();
-        self.bytes.extend_from_slice(lines);
-        self.values = None;
+        self.0.clear();
+        self.0.extend_from_slice(lines);
     }
 
-    fn find_values(lines: &[u8]) -> [Option<Range<usize>>; CONTEXT_NAMES.len()] {
-        let mut values: [Option<Range<usize>>; CONTEXT_NAMES.len()] = Default::default();
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', lines).chain([lines.len()]) {
-            let line = &lines[start..end];
-            if let Some(colon) = memchr::memchr(b':', line) {
-                let name = &line[..colon];
-                if let Some(i) = CONTEXT_NAMES.iter().position(|n| n.as_bytes() == name) {
-                    values[i].get_or_insert(start + colon + 1..end);
-                }
-            }
-            start = end + 1;
-        }
-        values
-    }
-
-    fn get(&mut self, name: &str) -> Option<&str> {
-        let i = CONTEXT_NAMES.iter().position(|n| *n == name)?;
-        let values = self.values.get_or_insert_with(|| Self::find_values(&self.bytes));
-        let range = values[i].clone()?;
-        std::str::from_utf8(&self.bytes[range]).ok()
+    fn get(&self, name: &str) -> Option<&str> {
+        let (_, value) = headers::lines(&self.0).find(|(n, _)| *n == name.as_bytes())?;
+        std::str::from_utf8(value).ok()
     }
 }
 
@@ -86,7 +60,7 @@ impl Imports {
         if !self.in_phase {
             return None;
         }
-        Some(CONTEXT_LINES.with(|lines| lines.borrow_mut().get(name).map(str::to_owned)))
+        Some(CONTEXT_LINES.with(|lines| lines.borrow().get(name).map(str::to_owned)))
     }
 }
 
@@ -102,29 +76,18 @@ fn is_ascii(bytes: &[u8]) -> bool {
     high & 0x8080_8080_8080_8080_8080_8080_8080_8080 == 0 && rest.is_ascii()
 }
 
-/// Reads the length table that starts a packed head: `N` little-endian
-/// u32s. Returns the lengths and where the fields start.
-fn length_table<const N: usize>(head: &[u8]) -> ([u32; N], usize) {
-    let mut lengths = [0u32; N];
-    for (i, length) in lengths.iter_mut().enumerate() {
-        let bytes = head
+/// Cuts a packed head into its `N` fields: it starts with `N` little-endian
+/// u32 lengths, and the fields follow back to back; a length of `u32::MAX`
+/// is an absent field. A head that does not hold its fields is the
+/// gateway's bug: the call fails (a 500 or a skip, as the route says) and
+/// the panic message is logged.
+fn fields<const N: usize>(head: &[u8]) -> [Option<Range<usize>>; N] {
+    let mut at = N * 4;
+    std::array::from_fn(|i| {
+        let length = head
             .get(i * 4..i * 4 + 4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok());
-        *length = bytes.map_or(0, u32::from_le_bytes);
-    }
-    (lengths, N * 4)
-}
-
-/// Cuts the fields measured by `lengths` out of `head` from `at` on; a
-/// length of `u32::MAX` is an absent field. A head that does not hold its
-/// fields is the gateway's bug: the call fails (a 500 or a skip, as the
-/// route says) and the panic message is logged.
-fn fields<const N: usize>(
-    head: &[u8],
-    lengths: [u32; N],
-    mut at: usize,
-) -> [Option<Range<usize>>; N] {
-    lengths.map(|length| {
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes);
         if length == u32::MAX {
             return None;
         }
@@ -298,8 +261,7 @@ fn run_hook<R>(hook: impl FnOnce() -> R) -> (R, bool) {
 }
 
 pub fn on_request<P: Plugin>(plugin: &P, head: Vec<u8>) -> RequestAction {
-    let (lengths, at) = length_table::<5>(&head);
-    let [method, path, query, context, headers] = fields(&head, lengths, at);
+    let [method, path, query, context, headers] = fields(&head);
     let host = Imports::for_phase(&head[context.unwrap_or_default()]);
     let (method, path) = (method.unwrap_or_default(), path.unwrap_or_default());
     let (method, path) = (part(&head, method), part(&head, path));
@@ -320,8 +282,7 @@ pub fn on_request<P: Plugin>(plugin: &P, head: Vec<u8>) -> RequestAction {
 }
 
 pub fn on_response<P: Plugin>(plugin: &P, status: u16, head: Vec<u8>) -> ResponseAction {
-    let (lengths, at) = length_table::<2>(&head);
-    let [context, headers] = fields(&head, lengths, at);
+    let [context, headers] = fields(&head);
     let host = Imports::for_phase(&head[context.unwrap_or_default()]);
     let start = headers.map_or(head.len(), |h| h.start);
     let mut response = ResponseHead::from_parts(status, Headers::from_head(head, start));

@@ -34,6 +34,20 @@ fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// The `(name, value)` of each non-empty `name:value` line of `block` (the
+/// wire form of header blocks and context lines). `memchr` finds the line
+/// ends several bytes a step (with Wasm SIMD, sixteen): a byte-at-a-time
+/// split is slow in Wasm.
+pub(crate) fn lines(block: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    let ends = memchr::memchr_iter(b'\n', block).chain([block.len()]);
+    let mut start = 0;
+    ends.filter_map(move |end| {
+        let line = block.get(start..end)?;
+        start = end + 1;
+        (!line.is_empty()).then(|| split_line(line))
+    })
+}
+
 /// Writes a header name as the gateway takes it: lower-case, and a `:` or
 /// newline (which would start another field or line) as a space, so the
 /// gateway refuses the name instead of reading something else. The name is
@@ -43,9 +57,9 @@ fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
 fn push_name(out: &mut Vec<u8>, name: &str) {
     let at = out.len();
     out.extend_from_slice(name.as_bytes());
-    let unusual = name
-        .bytes()
-        .fold(false, |seen, b| seen | (b == b':') | (b == b'\n') | b.is_ascii_uppercase());
+    let unusual = name.bytes().fold(false, |seen, b| {
+        seen | (b == b':') | (b == b'\n') | b.is_ascii_uppercase()
+    });
     if unusual {
         for b in &mut out[at..] {
             *b = match *b {
@@ -160,16 +174,7 @@ impl Headers {
     }
 
     fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let block = self.block();
-        // `memchr` finds the line ends several bytes a step (with Wasm SIMD,
-        // sixteen): a byte-at-a-time split is slow in Wasm.
-        let ends = memchr::memchr_iter(b'\n', block).chain([block.len()]);
-        let mut start = 0;
-        ends.filter_map(move |end| {
-            let line = block.get(start..end)?;
-            start = end + 1;
-            (!line.is_empty()).then(|| split_line(line))
-        })
+        lines(self.block())
     }
 
     /// The first value of `name` as text (`None` if absent or not UTF-8).

@@ -177,7 +177,6 @@ thread_local! {
         const { std::cell::RefCell::new((Vec::new(), 0)) };
 }
 
-
 fn header_name(name: &[u8]) -> Result<HeaderName, String> {
     let known = KNOWN.with(|known| {
         let known = known.borrow();
