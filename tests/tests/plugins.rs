@@ -80,6 +80,33 @@ async fn a_looping_allocating_or_panicking_plugin_costs_only_its_request() {
     }
 }
 
+/// `examples/01-write-a-plugin` as its README runs it: its own config, with
+/// the template plugin dropped in as `hello.wasm`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_a_plugin_example_does_what_its_readme_says() {
+    let backend = Backend::start("b").await;
+    let dir = PluginDir::with(&[("hello-plugin", "hello")]);
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/01-write-a-plugin/wasmgate.toml");
+    let config = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:2003", &backend.addr.to_string())
+        .replace(r#"dir = "plugins""#, &format!("dir = \"{}\"", dir.path().display()))
+        + "\n[log]\naccess = false\n";
+    let gw = gateway(&config);
+    let addr = gw.local_addr("web").unwrap();
+
+    let hello = get(addr, "/hello").await;
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.text(), "hello from a wasm plugin");
+    assert_eq!(backend.hits(), 0);
+
+    let other = get(addr, "/anything").await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.seen().header("x-greeting"), Some("hello from a wasm plugin"));
+    assert_eq!(other.headers["x-greeted-by"], "hello-plugin");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugins_get_no_files_sockets_or_environment() {
     let backend = Backend::start("b").await;
