@@ -66,6 +66,8 @@ impl ServerStreamingService<Msg> for ServerStream {
     type Response = Msg;
     type ResponseStream = MsgStream;
     type Future = BoxFuture<Response<MsgStream>, Status>;
+    // tonic's stream items are `Result<_, Status>`, however large `Status` is.
+    #[allow(clippy::result_large_err)]
     fn call(&mut self, request: Request<Msg>) -> Self::Future {
         Box::pin(async move {
             let msg = request.into_inner();

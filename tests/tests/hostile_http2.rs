@@ -95,7 +95,7 @@ async fn continuation_settings_and_ping_floods_are_bounded() {
     bytes.extend(frame(4, 0, 0, &[]));
     // HEADERS without END_HEADERS: ":method GET" as an indexed field (0x82).
     bytes.extend(frame(1, 0x1, 1, &[0x82]));
-    let junk: Vec<u8> = std::iter::repeat([0x40u8, 0x01, b'x', 0x01, b'y']).take(3000).flatten().collect();
+    let junk: Vec<u8> = std::iter::repeat_n([0x40u8, 0x01, b'x', 0x01, b'y'], 3000).flatten().collect();
     for _ in 0..400 {
         bytes.extend(frame(9, 0, 1, &junk));
     }

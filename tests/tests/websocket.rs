@@ -34,6 +34,8 @@ async fn ws_echo_server() -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
             let tx = tx.clone();
             tokio::spawn(async move {
                 let seen = tx.clone();
+                // tungstenite's handshake callback returns its (large) error response type.
+                #[allow(clippy::result_large_err)]
                 let callback = move |req: &Request, response: Response| {
                     let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
                     let _ = seen.send(Seen::Handshake { path: req.uri().path().to_owned(), forwarded_for });
@@ -43,9 +45,7 @@ async fn ws_echo_server() -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
                 while let Some(Ok(message)) = ws.next().await {
                     match message {
                         Message::Text(_) | Message::Binary(_) => {
-                            if ws.send(message).await.is_err() {
-                                return;
-                            }
+                            let Ok(()) = ws.send(message).await else { return };
                         }
                         Message::Close(frame) => {
                             let _ = tx.send(Seen::Closed(frame.map(|f| u16::from(f.code))));

@@ -56,7 +56,9 @@ pub fn programs(needed: &[Program]) -> Result<(), String> {
     };
     let mut install = vec!["install", "-y", "-qq"];
     install.extend(&packages);
-    if !run(&install) && !(run(&["update", "-qq"]) && run(&install)) {
+    // Try without refreshing the package lists first; refresh once if that fails.
+    let installed = run(&install) || (run(&["update", "-qq"]) && run(&install));
+    if !installed {
         return Err(format!("`{command}` failed"));
     }
     Ok(())

@@ -25,6 +25,10 @@ pub struct PluginRuntime {
     pub(crate) inner: Arc<RuntimeInner>,
 }
 
+/// A compiled plugin version kept for reuse: name, content digest, and the
+/// instantiation template.
+type Compiled = (String, [u8; 32], HttpMiddlewarePre<StoreData>);
+
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     linker: Linker<StoreData>,
@@ -34,7 +38,7 @@ pub(crate) struct RuntimeInner {
     /// Recently compiled versions (name, digest, instantiation template), newest
     /// last: swapping back to a version seen a moment ago (a rollback, a flapping
     /// deploy) needs no recompilation. Holds no `Plugin`, so no cycle back here.
-    compiled: Mutex<std::collections::VecDeque<(String, [u8; 32], HttpMiddlewarePre<StoreData>)>>,
+    compiled: Mutex<std::collections::VecDeque<Compiled>>,
     /// Drives deadlines; dropped (and joined) with the last reference.
     _ticker: Ticker,
 }

@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 /// Idle connections by target, newest last. A handful of targets per worker
 /// is the norm, so a linear scan beats hashing the address on every request.
 pub struct Idle<C> {
-    by_target: RefCell<Vec<(SocketAddr, Vec<(C, Instant)>)>>,
+    by_target: RefCell<Vec<(SocketAddr, Vec<Parked<C>>)>>,
 }
+
+/// An idle connection and when it was parked.
+type Parked<C> = (C, Instant);
 
 impl<C> Idle<C> {
     pub const fn new() -> Self {
