@@ -232,7 +232,10 @@ fn framing(status: StatusCode, minor: u8, seen: Seen, mut headers: HeaderMap, me
     }
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = status;
-    parts.version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
+    // The upstream's version decided reuse and framing above; the client is
+    // answered in the gateway's own version (RFC 9110 §6.2: an intermediary
+    // sends its own), which hyper lowers to 1.0 for a 1.0 client by itself.
+    parts.version = Version::HTTP_11;
     parts.headers = headers;
     Ok(Head { parts, framing, reusable })
 }
