@@ -233,3 +233,61 @@ async fn a_typo_in_a_standard_plugin_config_is_refused_at_load_naming_the_key() 
     let err = wasmgate::Gateway::start(&parsed).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("rules[0].match"), "{err}");
 }
+
+/// The ```toml blocks of a README.
+fn toml_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut open: Option<String> = None;
+    for line in text.lines() {
+        match (&mut open, line.trim_end()) {
+            (None, "```toml") => open = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                open = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// Every plugin README's example config loads as written: it parses, and the
+/// plugin accepts it at init (what `wasmgate check` does), so a newcomer who
+/// copies it gets a working start, not a parse error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plugin_readme_example_loads() {
+    let dir = PluginDir::with(ALL);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+    let rest = format!(
+        "\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\n[[upstream]]\nname = \"up\"\ntargets = [ {{ address = \"127.0.0.1:9\" }} ]\n\n[plugins]\ndir = \"{}\"\nwatch = false\n\n[log]\naccess = false\n",
+        dir.path().display()
+    );
+    let (mut checked, mut failures) = (0, Vec::new());
+    for (name, _) in ALL {
+        let readme = root.join(name).join("README.md");
+        let text = std::fs::read_to_string(&readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
+        let examples: Vec<String> = toml_blocks(&text)
+            .into_iter()
+            .filter(|block| block.contains(&format!("name = \"{name}\"")))
+            .collect();
+        if examples.is_empty() {
+            failures.push(format!("{}: no example config", readme.display()));
+        }
+        for block in examples {
+            let config = format!("[[route]]\nlistener = \"web\"\nupstream = \"up\"\n{block}{rest}");
+            let loaded = wasmgate::Config::parse(&config, &readme)
+                .map_err(|e| e.to_string())
+                .and_then(|config| wasmgate::Gateway::start(&config).map(drop).map_err(|e| e.to_string()));
+            match loaded {
+                Ok(()) => checked += 1,
+                Err(e) => failures.push(format!("{}:\n{block}\n  -> {e}", readme.display())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked >= ALL.len(), "only {checked} examples checked");
+}
