@@ -247,6 +247,10 @@ fn print_report(
         println!();
         println!("{share}");
     }
+    if let Some(cost) = report::plugin_cost(results) {
+        println!();
+        println!("{cost}");
+    }
     println!();
     println!("Per repeat:");
     println!();

@@ -92,6 +92,22 @@ pub fn share_of_direct(rows: &[RowResult]) -> Option<String> {
     (!parts.is_empty()).then(|| format!("share of the direct rate: {}", parts.join(", ")))
 }
 
+/// What the plugin rows add to a request in the proxy's time: with the proxy
+/// alone on its core and saturated, 1/(req/s) is its time per request, so
+/// the difference to the plugin-free row is what the plugins cost, in µs.
+/// A ratio hides that: the cheaper the plain proxy, the larger the same
+/// plugin cost looks as a share.
+pub fn plugin_cost(rows: &[RowResult]) -> Option<String> {
+    let summaries: Vec<Summary> = rows.iter().filter_map(RowResult::summary).collect();
+    let base = summaries.iter().find(|s| s.name == "wasmgate")?;
+    let parts: Vec<String> = summaries
+        .iter()
+        .filter(|s| s.vs == Some("wasmgate") && s.rps > 0.0 && base.rps > 0.0)
+        .map(|s| format!("{} {:+.2} µs", s.name, 1e6 / s.rps - 1e6 / base.rps))
+        .collect();
+    (!parts.is_empty()).then(|| format!("proxy time a request adds over `wasmgate`: {}", parts.join(", ")))
+}
+
 /// Every repeat's numbers, so outliers and drift are visible.
 pub fn raw_table(rows: &[RowResult]) -> String {
     let mut out = String::from(
@@ -178,5 +194,18 @@ mod tests {
         let table = summary_table(&rows);
         assert!(table.contains("| wasmgate | 80 | 100 µs | 1.50 ms | nginx | 0.80× | 1.50× | 0 |"), "{table}");
         assert!(table.contains("| nginx | 100 | 100 µs | 1.00 ms | – | – | – | 0 |"), "{table}");
+    }
+
+    #[test]
+    fn plugin_cost_is_the_difference_of_the_inverse_rates() {
+        let rows = [
+            RowResult { name: "wasmgate", vs: Some("nginx"), h2load: false, samples: vec![sample(100_000.0, 1.0)] },
+            RowResult { name: "wasmgate-noop", vs: Some("wasmgate"), h2load: false, samples: vec![sample(80_000.0, 1.0)] },
+        ];
+        assert_eq!(
+            plugin_cost(&rows).as_deref(),
+            Some("proxy time a request adds over `wasmgate`: wasmgate-noop +2.50 µs")
+        );
+        assert_eq!(plugin_cost(&rows[..1]), None);
     }
 }
