@@ -188,3 +188,36 @@ async fn certificates_are_read_again_on_reload() {
     gw.reload(None).unwrap_or_else(|e| panic!("reload: {e}"));
     assert_eq!(served(&connect(secure, "localhost", trust()).await).as_ref(), Some(&new.der), "the renewed certificate is served");
 }
+
+/// A HEAD over HTTP/2 gets its headers and no content, even from an upstream
+/// that (like hyper's HTTP/2 server) sends a body with its HEAD answer, and
+/// even when the gateway answers itself: DATA on a HEAD stream is a protocol
+/// error for the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_over_http2_gets_no_content() {
+    let backend = Backend::start("b").await;
+    let cert = TestCert::new(&["localhost"]);
+    let gw = gateway(&config(&[&cert], backend.addr, "protocol = \"h2c\""));
+    let tcp = tokio::net::TcpStream::connect(gw.local_addr("web").unwrap()).await.unwrap();
+    let (mut h2c, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(conn);
+
+    // The backend answers HEAD with a body over h2c.
+    let direct = tokio::net::TcpStream::connect(backend.addr).await.unwrap();
+    let (mut to_backend, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(direct)).await.unwrap();
+    tokio::spawn(conn);
+    let head = || http::Request::head("http://localhost/h").body(Empty::<Bytes>::new()).unwrap();
+    let sent_anyway = match to_backend.send_request(head()).await {
+        Ok(reply) => reply.into_body().collect().await.is_err(),
+        Err(_) => true,
+    };
+    assert!(sent_anyway, "the backend no longer sends a body with HEAD over h2: this test proves nothing");
+
+    for attempt in 0..2 {
+        let reply = h2c.send_request(head()).await.unwrap_or_else(|e| panic!("HEAD {attempt}: {e}"));
+        assert_eq!(reply.status(), 200);
+        assert!(reply.headers().contains_key("content-length"), "HEAD keeps the length a GET would get");
+        let body = reply.into_body().collect().await.unwrap_or_else(|e| panic!("HEAD {attempt}: {e}")).to_bytes();
+        assert!(body.is_empty());
+    }
+}

@@ -114,5 +114,9 @@ async fn answer(banner: &str, req: Request<Incoming>) -> Result<Response<Full<By
     for (name, value) in req.headers() {
         text += &format!("  {name}: {}\n", value.to_str().unwrap_or("<binary>"));
     }
+    // No content for HEAD: over HTTP/2, hyper would send it as DATA frames.
+    if req.method() == hyper::Method::HEAD {
+        text.clear();
+    }
     Ok(Response::new(Full::new(Bytes::from(text))))
 }

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
-use http::{Request, Response, Uri, Version};
+use http::{Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
 pub use body::{BodyError, BodyFault, RequestBody, ResponseBody, UpstreamBody};
@@ -50,11 +50,13 @@ pub struct Peer {
 /// Serves one request; never fails: errors become responses.
 pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) -> Response<ResponseBody> {
     let grpc = grpc::is_grpc(req.headers());
+    let head = req.method() == Method::HEAD;
     if !state.access_log {
-        return match forward(&state, &peer, req).await {
+        let response = match forward(&state, &peer, req).await {
             Ok((response, _)) => response,
             Err(e) => error_response(e, grpc),
         };
+        return if head { without_content(response) } else { response };
     }
     let started = Instant::now();
     let method = req.method().clone();
@@ -63,6 +65,7 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
         Ok((response, target)) => (response, Some(target)),
         Err(e) => (error_response(e, grpc), None),
     };
+    let response = if head { without_content(response) } else { response };
     tracing::info!(
         target: "access",
         client = %peer.addr.ip(),
@@ -73,6 +76,23 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
         duration_us = started.elapsed().as_micros() as u64,
     );
     response
+}
+
+/// An answer to HEAD has no content (RFC 9110 §9.3.2), whatever the upstream
+/// (hyper's HTTP/2 server sends one) or the gateway's own error put in it:
+/// over HTTP/2 it would go out as DATA frames, a protocol error for the
+/// client. The length a GET would get stays in Content-Length. A body that
+/// is already at its end is left alone, so that an upstream connection
+/// still goes back to its pool.
+fn without_content(response: Response<ResponseBody>) -> Response<ResponseBody> {
+    if http_body::Body::is_end_stream(response.body()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    if let Some(length) = http_body::Body::size_hint(&body).exact() {
+        parts.headers.entry(header::CONTENT_LENGTH).or_insert_with(|| HeaderValue::from(length));
+    }
+    Response::from_parts(parts, ResponseBody::Full(None))
 }
 
 /// The host the client asked for: from an absolute-form target if there is one
