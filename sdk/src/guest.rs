@@ -11,7 +11,7 @@ use crate::bindings::wasmgate::plugin::types::{
 };
 use crate::bindings::wasmgate::plugin::{clock, context, counters, kv, log};
 use crate::context::{Context, Host, Level, TakeResult};
-use crate::headers::{self, Headers};
+use crate::headers::Headers;
 use crate::http::{Part, Request, RequestFlow, Response, ResponseFlow, ResponseHead};
 use crate::Plugin;
 
@@ -26,9 +26,26 @@ impl ContextLines {
         self.0.extend_from_slice(lines);
     }
 
+    /// The value of line `name:value`. A handful of short lines: a line is
+    /// compared only when a `:` stands where `name` would end, and values
+    /// (addresses and names the gateway wrote) are checked as ASCII first.
     fn get(&self, name: &str) -> Option<&str> {
-        let (_, value) = headers::lines(&self.0).find(|(n, _)| *n == name.as_bytes())?;
-        std::str::from_utf8(value).ok()
+        let name = name.as_bytes();
+        let mut rest = self.0.as_slice();
+        while !rest.is_empty() {
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let line = &rest[..end];
+            if line.get(name.len()) == Some(&b':') && &line[..name.len()] == name {
+                let value = &line[name.len() + 1..];
+                return match is_ascii(value) {
+                    // SAFETY: ASCII is UTF-8.
+                    true => Some(unsafe { std::str::from_utf8_unchecked(value) }),
+                    false => std::str::from_utf8(value).ok(),
+                };
+            }
+            rest = rest.get(end + 1..).unwrap_or_default();
+        }
+        None
     }
 }
 
