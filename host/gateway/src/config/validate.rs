@@ -49,6 +49,11 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
     }
     let log = LogConfig { access: raw.log.access.unwrap_or(true), level };
     let admin = raw.admin.as_ref().map(resilience::admin).transpose()?;
+    if let Some(admin) = &admin {
+        if let Some(l) = listeners.iter().find(|l| admin.address.port() != 0 && l.address == admin.address) {
+            return Err(invalid("admin.address", format!("{} is listener `{}`'s address", admin.address, l.name)));
+        }
+    }
     Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None })
 }
 
@@ -273,6 +278,9 @@ fn routes(
                 return Err(invalid(key("path_prefix"), format!("`{path_prefix}` must be a plain path")));
             }
             let name = r.name.clone().unwrap_or_else(|| format!("route{i}"));
+            if name.is_empty() {
+                return Err(invalid(key("name"), "must not be empty"));
+            }
             if !seen.insert(name.clone()) {
                 return Err(invalid(key("name"), format!("duplicate name `{name}`")));
             }

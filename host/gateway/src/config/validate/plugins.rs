@@ -9,8 +9,11 @@ use super::{invalid, Invalid};
 
 pub fn plugins(raw: &RawPlugins, base: &Path) -> Result<PluginsConfig, Invalid> {
     let deadline = raw.call_deadline.unwrap_or(Duration::from_millis(20));
-    if deadline.is_zero() || deadline > Duration::from_secs(10) {
-        return Err(invalid("plugins.call_deadline", "must be between 1ms and 10s"));
+    // Deadlines are kept by a 5 ms epoch tick: a call is stopped between one
+    // tick before its deadline and the deadline, so less than two ticks would
+    // let a fast call be stopped at once.
+    if deadline < Duration::from_millis(10) || deadline > Duration::from_secs(10) {
+        return Err(invalid("plugins.call_deadline", "must be between 10ms and 10s"));
     }
     let memory_mb = raw.memory_limit_mb.unwrap_or(32);
     if !(1..=4096).contains(&memory_mb) {
