@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo run --release -p wasmgate-plugin --example plugin_cost -- \
-//!     'test-header-adder={"request":{"x-bench":"1"}}' \
+//!     'header-adder={"request":{"x-bench":"1"}}' \
 //!     'rate-limit={"rate":1e9,"burst":1000000000}' \
 //!     'url-rewrite={"rules":[{"match":"^/bench(.*)","replace":"$1"}]}'
 //! ```
