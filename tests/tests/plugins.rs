@@ -23,6 +23,26 @@ async fn a_plugin_changes_what_the_backend_sees_and_what_the_client_gets() {
     assert_eq!(reply.seen().header("x-added"), Some("by-plugin"));
 }
 
+/// `Connection` names headers of the client's hop only: a header a plugin
+/// adds reaches the upstream even when the client names it there, and the
+/// plugin never sees the client's hop-by-hop headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cannot_strip_a_header_a_plugin_adds() {
+    let backend = Backend::start("b").await;
+    let dir = PluginDir::with(&[("header-adder", "header-adder")]);
+    let config = plugin_config(
+        backend.addr,
+        dir.path(),
+        r#"{ name = "header-adder", config = { request = { "x-consumer" = "verified" } } }"#,
+    );
+    let gw = gateway(&config);
+    let headers = [("host", "x"), ("connection", "x-consumer, x-hop"), ("x-hop", "client's"), ("x-consumer", "forged")];
+    let reply = request(gw.local_addr("web").unwrap(), Method::GET, "/c", &headers, Bytes::new()).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.seen().header("x-consumer"), Some("verified"));
+    assert_eq!(reply.seen().header("x-hop"), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answering_plugin_short_circuits_the_upstream() {
     let backend = Backend::start("b").await;

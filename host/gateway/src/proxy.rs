@@ -168,8 +168,19 @@ async fn forward(
     let router = state.router(peer.listener);
     let route = router.find(host, parts.uri.path()).ok_or(ProxyError::NoRoute)?;
     let upstream: &Upstream = &route.upstream;
+    // The client's hop-by-hop headers describe its connection, not the request:
+    // they go before the plugins see it, so that a client cannot have a header
+    // a plugin adds (a consumer id, say) removed by naming it in `Connection`.
+    let hop_by_hop = headers::HopByHop::scan(&parts.headers);
+    let upgrade = if hop_by_hop.upgrade() { upgrade::requested(parts.version, &parts.headers) } else { None };
+    let chunked = hop_by_hop.transfer_encoding();
+    headers::remove_found(&mut parts.headers, hop_by_hop);
     // Plugins see the request as the client sent it and may change it (or answer).
     let phase = middleware::request(route, state, peer, &mut parts)?;
+    if phase.is_some() {
+        // Connection-level headers a plugin set are not forwarded either.
+        headers::remove_hop_by_hop(&mut parts.headers);
+    }
 
     let original = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.uri = if route.strip_prefix {
@@ -182,11 +193,7 @@ async fn forward(
     } else {
         Uri::from(original.clone())
     };
-    let hop_by_hop = headers::HopByHop::scan(&parts.headers);
-    let upgrade = if hop_by_hop.upgrade() { upgrade::requested(parts.version, &parts.headers) } else { None };
-    let chunked = hop_by_hop.transfer_encoding();
     parts.version = Version::HTTP_11;
-    headers::remove_found(&mut parts.headers, hop_by_hop);
     // An upgrade (WebSocket) takes this same path; only what follows a 101 differs.
     let mut client_upgrade = None;
     if let Some(value) = upgrade {
