@@ -10,7 +10,8 @@ use crate::store_data::StoreData;
 
 /// Longest log message kept (longer ones are cut at a char boundary).
 const MAX_LOG_MESSAGE: usize = 2048;
-/// Longest key accepted by counters and kv (longer keys are cut).
+/// Longest key counters and kv store: a longer one is kept as its first
+/// bytes and a hash of the whole (see `key`).
 const MAX_KEY: usize = 512;
 
 /// The process-wide zero of `monotonic-now`.
@@ -29,8 +30,20 @@ fn truncate(s: &mut String, max: usize) {
     }
 }
 
+/// The key a counter, bucket or kv entry is stored and found under. A key
+/// longer than `MAX_KEY` becomes its first bytes and a hash of the whole, so
+/// that memory stays bounded and two long keys with the same start stay
+/// two entries. Every operation goes through here, so the same key always
+/// finds the same entry.
 fn key(mut key: String) -> String {
-    truncate(&mut key, MAX_KEY);
+    if key.len() <= MAX_KEY {
+        return key;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    truncate(&mut key, MAX_KEY - 17);
+    key.push_str(&format!("#{:016x}", hasher.finish()));
     key
 }
 
@@ -85,6 +98,7 @@ impl clock::Host for StoreData {
 
 impl counters::Host for StoreData {
     fn add(&mut self, k: String, delta: i64, window_ms: Option<u64>) -> i64 {
+        let k = key(k);
         let now = Instant::now();
         let window = window_ms.map(millis);
         let mut shard = self.identity.shared.counters.lock(&k);
@@ -93,16 +107,18 @@ impl counters::Host for StoreData {
         }
         let mut counter = Counter::new(now, window);
         let value = counter.add(now, delta, window);
-        shard.put(key(k), counter);
+        shard.put(k, counter);
         value
     }
 
     fn get(&mut self, k: String) -> i64 {
+        let k = key(k);
         let shard = self.identity.shared.counters.lock(&k);
         shard.peek(k.as_str()).map_or(0, |c| c.get(Instant::now()))
     }
 
     fn take(&mut self, k: String, tokens: u32, rate: f64, burst: u32) -> counters::TakeResult {
+        let k = key(k);
         let now = Instant::now();
         let mut shard = self.identity.shared.buckets.lock(&k);
         let result = match shard.get_mut(k.as_str()) {
@@ -110,7 +126,7 @@ impl counters::Host for StoreData {
             None => {
                 let mut bucket = Bucket::new(now, burst);
                 let result = bucket.take(now, tokens, rate, burst);
-                shard.put(key(k), bucket);
+                shard.put(k, bucket);
                 result
             }
         };
@@ -124,12 +140,14 @@ impl counters::Host for StoreData {
 
 impl kv::Host for StoreData {
     fn get(&mut self, k: String) -> Option<Vec<u8>> {
+        let k = key(k);
         self.identity.shared.kv.lock(&k).get(Instant::now(), &k)
     }
 
     fn set(&mut self, k: String, value: Vec<u8>, ttl_ms: Option<u64>) {
         let expires = ttl_ms.and_then(|ms| Instant::now().checked_add(millis(ms)));
-        let stored = self.identity.shared.kv.lock(&k).set(key(k), value, expires);
+        let k = key(k);
+        let stored = self.identity.shared.kv.lock(&k).set(k, value, expires);
         if !stored {
             tracing::warn!(
                 plugin = &*self.identity.name,
@@ -139,6 +157,7 @@ impl kv::Host for StoreData {
     }
 
     fn delete(&mut self, k: String) -> bool {
+        let k = key(k);
         self.identity.shared.kv.lock(&k).remove(&k)
     }
 }
