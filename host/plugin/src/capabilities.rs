@@ -196,3 +196,21 @@ impl context::Host for StoreData {
         self.ctx.scratch.remove(&key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_keys_are_bounded_stable_and_distinct() {
+        let short = "route|ip:10.0.0.1".to_owned();
+        assert_eq!(key(short.clone()), short);
+        let a = "a".repeat(600);
+        let b = format!("{}b", "a".repeat(599));
+        assert!(key(a.clone()).len() <= MAX_KEY);
+        assert_eq!(key(a.clone()), key(a.clone()), "the same key must find the same entry");
+        assert_ne!(key(a), key(b), "two long keys with the same start stay two entries");
+        let multibyte = "é".repeat(400);
+        assert!(key(multibyte).len() <= MAX_KEY);
+    }
+}
