@@ -31,23 +31,28 @@ impl RateLimit {
             KeyBy::Consumer => cx.scratch_get("consumer"),
             KeyBy::Scratch(name) => cx.scratch_get(name),
         };
+        // Without a value (the default `client-ip` key, or a request without
+        // the key's header or consumer) the client's address is the key, and
+        // overrides are looked up by it too.
+        let ip = match value {
+            None => cx.client_ip_text(),
+            Some(_) => None,
+        };
         let limit = value
             .as_deref()
+            .or(ip.as_deref())
             .and_then(|v| self.overrides.iter().find(|(k, _)| k == v))
             .map_or(&self.limit, |(_, l)| l);
         let mut key = cx.route();
         key.reserve(48);
         key.push('|');
-        match value {
-            Some(value) => key.push_str(&value),
-            // A request without the key's value falls back to its client ip.
-            None => match cx.client_ip_text() {
-                Some(ip) => {
-                    key.push_str("ip:");
-                    key.push_str(&ip);
-                }
-                None => key.push_str("unknown"),
-            },
+        match (value, ip) {
+            (Some(value), _) => key.push_str(&value),
+            (None, Some(ip)) => {
+                key.push_str("ip:");
+                key.push_str(&ip);
+            }
+            (None, None) => key.push_str("unknown"),
         }
         (key, limit)
     }

@@ -118,3 +118,14 @@ fn decimal_digits() {
         assert_eq!(crate::decimal(n).as_ref(), n.to_string().as_bytes());
     }
 }
+
+#[test]
+fn overrides_apply_to_the_client_ip_key() {
+    let h = plugin(r#"{"rate": 100, "burst": 10, "overrides": {"10.0.0.9": {"rate": 1, "per": "minute", "burst": 1}}}"#);
+    h.host().set_client_ip(Some("10.0.0.9"));
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    let r = refused(h.on_request(&mut Request::new("GET", "/"))).expect("the override's burst of 1 is used up");
+    assert_eq!(r.headers.get("x-ratelimit-limit"), Some("1"));
+    h.host().set_client_ip(Some("10.0.0.10"));
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none(), "other clients keep the main limit");
+}
