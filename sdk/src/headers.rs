@@ -26,6 +26,16 @@ impl std::fmt::Debug for Headers {
     }
 }
 
+/// Whether `name` can be a header name (an RFC 9110 token: letters, digits
+/// and ``!#$%&'*+-.^_`|~``): for checking names from a plugin's config at
+/// `init`, so that a typo is a load error and not a failed request.
+pub fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// One line of a block: (name, value), split at the first `:`.
 fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
     match memchr::memchr(b':', line) {

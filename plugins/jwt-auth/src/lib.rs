@@ -202,6 +202,11 @@ impl Plugin for JwtAuth {
         if c.consumer_claim.is_empty() {
             return Err("invalid config at `consumer_claim`: must not be empty".into());
         }
+        for (at, name) in [("header", &c.header), ("consumer_header", &c.consumer_header)] {
+            if !wasmgate_sdk::valid_header_name(name) {
+                return Err(format!("invalid config at `{at}`: {name:?} is not a header name"));
+            }
+        }
         Ok(Self {
             keys,
             rules: Rules {

@@ -278,6 +278,14 @@ fn bad_configs_name_the_key() {
             "issuer",
         ),
         (json!({ "jwks": "{}" }), "jwks"),
+        (
+            json!({ "keys": [{ "alg": "HS256", "secret": SECRET }], "consumer_header": "" }),
+            "consumer_header",
+        ),
+        (
+            json!({ "keys": [{ "alg": "HS256", "secret": SECRET }], "header": "bad header" }),
+            "header",
+        ),
         (json!({}), "keys"),
     ] {
         let err = Harness::<JwtAuth>::new(&config.to_string())

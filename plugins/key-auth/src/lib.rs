@@ -68,6 +68,9 @@ fn parse_hex(at: &str, hex: &str) -> Result<[u8; 32], String> {
     if bytes.len() != 64 {
         return Err(format!("invalid config at `{at}`: expected 64 hex digits"));
     }
+    if !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return Err(format!("invalid config at `{at}`: not hex"));
+    }
     for (i, pair) in bytes.chunks(2).enumerate() {
         let text =
             std::str::from_utf8(pair).map_err(|_| format!("invalid config at `{at}`: not hex"))?;
@@ -103,8 +106,13 @@ impl Plugin for KeyAuth {
                 ));
             }
         }
-        if config.header.is_empty() {
-            return Err("invalid config at `header`: must not be empty".into());
+        if config.keys.is_empty() {
+            return Err("invalid config at `keys`: list at least one key".into());
+        }
+        for (at, name) in [("header", &config.header), ("consumer_header", &config.consumer_header)] {
+            if !wasmgate_sdk::valid_header_name(name) {
+                return Err(format!("invalid config at `{at}`: {name:?} is not a header name"));
+            }
         }
         Ok(Self {
             consumers,

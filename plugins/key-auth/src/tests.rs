@@ -67,6 +67,13 @@ fn bad_configs_name_the_key() {
             "keys[0].sha256",
         ),
         (r#"{"keys": [], "heder": "x"}"#, "heder"),
+        (r#"{"keys": []}"#, "keys"),
+        (r#"{"keys": [{"consumer": "a", "key": "k"}], "consumer_header": "bad name"}"#, "consumer_header"),
+        (r#"{"keys": [{"consumer": "a", "key": "k"}], "header": ""}"#, "header"),
+        (
+            r#"{"keys": [{"consumer": "a", "sha256": "+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f+f"}]}"#,
+            "keys[0].sha256",
+        ),
         (
             r#"{"keys": [{"consumer": "a", "key": "k"}, {"consumer": "b", "key": "k"}]}"#,
             "keys[1]",
