@@ -63,15 +63,14 @@ pub struct UrlRewrite {
 
 fn prefix(at: &str, p: Option<String>) -> Result<Option<String>, String> {
     match p {
-        Some(p) if !p.starts_with('/') || p.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'?') => {
-            Err(format!("invalid config at `{at}`: `{p}` must start with `/` and hold no spaces, controls or `?`"))
+        Some(p) if !p.starts_with('/') || p.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'?' || b == b'#') => {
+            Err(format!("invalid config at `{at}`: `{p}` must start with `/` and hold no spaces, controls, `?` or `#`"))
         }
         Some(p) => Ok(Some(p.trim_end_matches('/').to_owned())),
         None => Ok(None),
     }
 }
 
-/// The highest `$N` / `${N}` group a replacement refers to.
 /// The literal a match of `pattern` must start the path with: the plain
 /// characters after a leading `^`, when the pattern has no alternation (a
 /// `|` could make the `^` cover one branch only) and starts with neither a
@@ -92,16 +91,53 @@ fn anchor(pattern: &str) -> Option<String> {
     (!literal.is_empty()).then(|| literal.to_owned())
 }
 
-fn highest_group(replace: &str) -> usize {
-    let mut max = 0;
+/// The groups a replacement refers to, as the regex crate reads them: `$$`
+/// is a `$`; `${name}` is a group; `$name` takes the longest run of letters,
+/// digits and `_` (so `$1a` is a group named `1a`, not group 1 and an `a`).
+fn references(replace: &str) -> Vec<&str> {
+    let mut found = Vec::new();
     let mut rest = replace;
     while let Some(i) = rest.find('$') {
         rest = &rest[i + 1..];
-        let body = rest.strip_prefix('{').unwrap_or(rest);
-        let digits: String = body.chars().take_while(char::is_ascii_digit).collect();
-        max = max.max(digits.parse().unwrap_or(0));
+        if let Some(after) = rest.strip_prefix('$') {
+            rest = after;
+        } else if let Some(braced) = rest.strip_prefix('{') {
+            let Some(end) = braced.find('}') else { break };
+            found.push(&braced[..end]);
+            rest = &braced[end + 1..];
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if end > 0 {
+                found.push(&rest[..end]);
+            }
+            rest = &rest[end..];
+        }
     }
-    max
+    found
+}
+
+/// Refuses a replacement that names a group `regex` does not have (the
+/// regex crate would put nothing there), or holds `?` or `#`.
+fn check_replacement(regex: &Regex, replace: &str) -> Result<(), String> {
+    if replace.contains(['?', '#']) {
+        return Err("gives the path, which cannot hold `?` or `#` (change the query with `query`)".into());
+    }
+    for name in references(replace) {
+        let known = match name.parse::<usize>() {
+            Ok(n) => n < regex.captures_len(),
+            Err(_) => regex.capture_names().flatten().any(|n| n == name),
+        };
+        if !known {
+            let hint = match name.find(|c: char| !c.is_ascii_digit()) {
+                Some(at) if at > 0 => format!(" (for group {} then `{}`, write `${{{}}}{}`)", &name[..at], &name[at..], &name[..at], &name[at..]),
+                _ => String::new(),
+            };
+            return Err(format!("refers to group `{name}`, which the pattern does not have{hint}"));
+        }
+    }
+    Ok(())
 }
 
 impl Plugin for UrlRewrite {
@@ -112,12 +148,8 @@ impl Plugin for UrlRewrite {
         for (i, rule) in c.rules.into_iter().enumerate() {
             let regex = Regex::new(&rule.pattern)
                 .map_err(|e| format!("invalid config at `rules[{i}].match`: {e}"))?;
-            let groups = regex.captures_len() - 1;
-            if highest_group(&rule.replace) > groups {
-                return Err(format!(
-                    "invalid config at `rules[{i}].replace`: refers to a group the pattern does not have ({groups} groups)"
-                ));
-            }
+            check_replacement(&regex, &rule.replace)
+                .map_err(|e| format!("invalid config at `rules[{i}].replace`: {e}"))?;
             let anchor = anchor(&rule.pattern);
             rules.push(Compiled { regex, anchor, replace: rule.replace });
         }

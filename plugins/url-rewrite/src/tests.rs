@@ -61,6 +61,13 @@ fn bad_configs_name_the_key() {
         ),
         (r#"{"rules": [{"match": "^/a", "replce": ""}]}"#, "rules[0]"),
         (r#"{"add_prefix": "v1"}"#, "add_prefix"),
+        (r#"{"add_prefix": "/a#b"}"#, "add_prefix"),
+        (
+            r#"{"rules": [{"match": "^/u/(?P<id>[0-9]+)", "replace": "/v2/${nope}"}]}"#,
+            "group `nope`",
+        ),
+        (r#"{"rules": [{"match": "^/u/(.*)", "replace": "/z$1a"}]}"#, "write `${1}a`"),
+        (r#"{"rules": [{"match": "^/u/(.*)", "replace": "/x?y=$1"}]}"#, "rules[0].replace"),
         (r#"{"host": "a b"}"#, "host"),
     ] {
         let err = Harness::<UrlRewrite>::new(config).err().unwrap_or_default();
@@ -82,4 +89,15 @@ fn the_anchor_is_the_literal_every_match_starts_with() {
     assert_eq!(anchor("^\\d+"), None);
     assert_eq!(anchor("^(?i)/dir"), None);
     assert_eq!(anchor("^.*"), None);
+}
+
+#[test]
+fn named_groups_and_dollars_in_replacements() {
+    let h = Harness::<UrlRewrite>::new(
+        r#"{"rules": [{"match": "^/users/(?P<id>[0-9]+)$", "replace": "/v2/$id/${id}_x/$$"}]}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut request = Request::new("GET", "/users/42");
+    assert_eq!(h.on_request(&mut request), RequestFlow::Continue);
+    assert_eq!(request.path(), "/v2/42/42_x/$");
 }
