@@ -76,8 +76,8 @@ pub struct Plan {
     pub remove: Vec<String>,
     /// Regex rules applied in order to every match.
     pub regex: Vec<(Regex, String)>,
-    /// (before, after) `${body}`.
-    pub template: Option<(String, String)>,
+    /// The template cut at each `${body}` (at least two pieces).
+    pub template: Option<Vec<String>>,
     pub content_types: Vec<String>,
     pub rewrites_body: bool,
     pub cap: usize,
@@ -145,10 +145,11 @@ impl Config {
                 plan.regex.push((re, rule.replace));
             }
             if let Some(t) = body.template {
-                let Some((before, after)) = t.split_once("${body}") else {
+                let pieces: Vec<String> = t.split("${body}").map(str::to_owned).collect();
+                if pieces.len() < 2 {
                     return Err("invalid config at `body.template`: must contain `${body}`".into());
-                };
-                plan.template = Some((before.to_owned(), after.to_owned()));
+                }
+                plan.template = Some(pieces);
             }
             plan.content_types = body
                 .content_types

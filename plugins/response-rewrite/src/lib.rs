@@ -75,7 +75,7 @@ impl ResponseRewrite {
             text = re.replace_all(&text, replace.as_str()).into_owned();
         }
         match &self.0.template {
-            Some((before, after)) => format!("{before}{text}{after}"),
+            Some(pieces) => pieces.join(text.as_str()),
             None => text,
         }
     }

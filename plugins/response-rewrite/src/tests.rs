@@ -108,3 +108,11 @@ fn bad_configs_name_the_key() {
         assert!(err.contains(key), "{config}: {err}");
     }
 }
+
+#[test]
+fn every_body_placeholder_of_a_template_is_filled() {
+    let h = harness(r#"{"body": {"template": "${body}|${body}"}}"#);
+    let mut head = ResponseHead::new(200).with_header("content-length", "2");
+    assert_eq!(h.on_response(&mut head), ResponseFlow::RewriteBody);
+    assert_eq!(h.on_response_body(b"ab".to_vec()), b"ab|ab".to_vec());
+}
