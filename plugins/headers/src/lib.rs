@@ -84,6 +84,10 @@ impl Plan {
         Ok(plan)
     }
 
+    fn uses_request_id(&self) -> bool {
+        self.set.iter().chain(&self.add).any(|(_, t)| t.uses_request_id())
+    }
+
     fn is_empty(&self) -> bool {
         self.rename.is_empty()
             && self.remove.is_empty()
@@ -141,6 +145,13 @@ impl Plugin for HeadersPlugin {
     }
 
     fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
+        // The response has no request to read `x-request-id` from: keep the
+        // client's for it (unless the request-id plugin already left one).
+        if self.response.uses_request_id() && cx.scratch_get("request_id").is_none() {
+            if let Some(id) = request.header("x-request-id") {
+                cx.scratch_set("request_id", id);
+            }
+        }
         if !self.request.is_empty() {
             let snapshot = request.clone();
             self.request

@@ -50,19 +50,23 @@ impl Template {
                 }
             };
             if !literal.is_empty() {
+                check_text(&literal).map_err(|why| bad(why))?;
                 parts.push(Part::Text(std::mem::take(&mut literal)));
             }
             parts.push(part);
             rest = &body[end + 1..];
         }
         literal.push_str(rest);
-        if literal.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
-            return Err(bad("header values may not hold CR, LF or NUL"));
-        }
+        check_text(&literal).map_err(|why| bad(why))?;
         if !literal.is_empty() {
             parts.push(Part::Text(literal));
         }
         Ok(Template(parts))
+    }
+
+    /// Whether the value uses `${request_id}`.
+    pub fn uses_request_id(&self) -> bool {
+        self.0.contains(&Part::RequestId)
     }
 
     /// The value for this request. `request_id` is the request's
@@ -90,5 +94,14 @@ impl Template {
             }
         }
         out
+    }
+}
+
+/// The gateway refuses header values with control characters other than
+/// tab: refused here, at load, instead of failing every request.
+fn check_text(text: &str) -> Result<(), &'static str> {
+    match text.chars().any(|c| c.is_ascii_control() && c != '\t') {
+        true => Err("header values may not hold control characters (CR, LF, NUL, ...)"),
+        false => Ok(()),
     }
 }

@@ -59,10 +59,23 @@ fn bad_configs_name_the_key() {
             r#"{"request": {"add": {"x-a": "${client_ip"}}}"#,
             "request.x-a",
         ),
+        (r#"{"request": {"set": {"x-a": "a\nb${route}"}}}"#, "request.x-a"),
+        (r#"{"response": {"set": {"x-a": "a\u0001b"}}}"#, "response.x-a"),
     ] {
         let err = Harness::<HeadersPlugin>::new(config)
             .err()
             .unwrap_or_default();
         assert!(err.contains(key), "{config}: {err}");
     }
+}
+
+#[test]
+fn the_response_gets_the_clients_request_id_without_the_request_id_plugin() {
+    let h = Harness::<HeadersPlugin>::new(r#"{"response": {"set": {"x-request-id": "${request_id}"}}}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut req = Request::new("GET", "/").with_header("x-request-id", "client-rid-1");
+    assert_eq!(h.on_request(&mut req), RequestFlow::Continue);
+    let mut head = ResponseHead::new(200);
+    h.on_response(&mut head);
+    assert_eq!(head.header("x-request-id"), Some("client-rid-1"));
 }
