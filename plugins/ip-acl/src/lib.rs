@@ -45,11 +45,21 @@ pub struct IpAcl {
 }
 
 /// `10.0.0.0/8`, `::1`, `192.168.1.7` (a bare address is a /32 or /128).
+/// An IPv4-mapped network (`::ffff:10.0.0.0/104`) becomes the IPv4 one, as
+/// client addresses do (`canonical`), so that it can match.
 fn parse_net(text: &str) -> Option<IpNet> {
     let text = text.trim();
-    text.parse::<IpNet>()
+    let net = text
+        .parse::<IpNet>()
         .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))?;
+    Some(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => IpNet::V4(ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok()?),
+            None => net,
+        },
+        net => net,
+    })
 }
 
 fn parse_list(key: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
@@ -106,6 +116,12 @@ impl Plugin for IpAcl {
     fn new(config: Config, _cx: &Context) -> Result<Self, String> {
         if !(200..=599).contains(&config.status) {
             return Err("invalid config at `status`: must be 200..=599".into());
+        }
+        if !wasmgate_sdk::valid_header_name(&config.forwarded_header) {
+            return Err(format!(
+                "invalid config at `forwarded_header`: {:?} is not a header name",
+                config.forwarded_header
+            ));
         }
         Ok(Self {
             allow: parse_list("allow", &config.allow)?,

@@ -59,3 +59,15 @@ fn bad_entries_are_refused_at_load() {
         .unwrap_or_default();
     assert!(err.contains("alow"), "{err}");
 }
+
+#[test]
+fn ipv4_mapped_entries_match_ipv4_clients() {
+    let h = Harness::<IpAcl>::new(r#"{"deny": ["::ffff:10.9.0.0/112", "::ffff:10.8.0.1"]}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!allowed(&h, "10.9.1.1", None));
+    assert!(!allowed(&h, "::ffff:10.9.1.1", None));
+    assert!(!allowed(&h, "10.8.0.1", None));
+    assert!(allowed(&h, "10.7.0.1", None));
+    let err = Harness::<IpAcl>::new(r#"{"forwarded_header": ""}"#).err().unwrap_or_default();
+    assert!(err.contains("forwarded_header"), "{err}");
+}

@@ -86,6 +86,12 @@ impl Plugin for RequestId {
                 config.header
             ));
         }
+        if header == "content-length" || header == "transfer-encoding" {
+            return Err(format!(
+                "invalid config at `header`: `{}` is managed by the gateway",
+                config.header
+            ));
+        }
         Ok(Self {
             header,
             trust_incoming: config.trust_incoming,

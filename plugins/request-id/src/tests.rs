@@ -64,4 +64,8 @@ fn bad_configs_name_the_key() {
         .err()
         .unwrap_or_default();
     assert!(err.contains("`header`"), "{err}");
+    let err = Harness::<RequestId>::new(r#"{"header": "Content-Length"}"#)
+        .err()
+        .unwrap_or_default();
+    assert!(err.contains("managed by the gateway"), "{err}");
 }
