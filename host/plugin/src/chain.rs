@@ -181,14 +181,17 @@ impl Chain {
                 }
                 Err(failure) => failure,
             };
-            if report(plugin, ctx, "on-request", &failure) == OnError::FailClosed {
-                let (status, headers) = convert::failure_head();
-                let mut response =
-                    http::Response::new(Bytes::from_static(convert::FAILURE_BODY.as_bytes()));
-                *response.status_mut() = status;
-                *response.headers_mut() = headers;
-                return RequestOutcome::Respond { ran: at, response };
+            if report(plugin, ctx, "on-request", &failure) == OnError::FailOpen {
+                // Skipped for the whole request: its response phase too.
+                ctx.chain.skipped.push(at);
+                continue;
             }
+            let (status, headers) = convert::failure_head();
+            let mut response =
+                http::Response::new(Bytes::from_static(convert::FAILURE_BODY.as_bytes()));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            return RequestOutcome::Respond { ran: at, response };
         }
         RequestOutcome::Continue {
             ran: self.plugins.len(),
@@ -229,7 +232,7 @@ impl Chain {
                 convert::apply_response_edits(parts, edits);
                 stale = true;
             }
-            if !plugin.phases().response() {
+            if !plugin.phases().response() || ctx.chain.skipped.contains(&at) {
                 continue;
             }
             if stale {

@@ -65,6 +65,9 @@ pub(crate) struct HeadBuffer {
 #[derive(Debug, Clone, Default)]
 pub struct ChainState {
     pub(crate) response_edits: Vec<(usize, Vec<Edit>)>,
+    /// Positions of plugins skipped for this request (fail-open after their
+    /// request phase failed): their response phase is skipped too.
+    pub(crate) skipped: Vec<usize>,
     pub(crate) context_lines: Vec<u8>,
     pub(crate) head: Vec<u8>,
 }

@@ -43,6 +43,14 @@ fn invalid_request_output_fails_per_policy_and_changes_nothing() {
         assert_eq!(req.uri, "/x", "{mode}");
         assert_eq!(req.method, http::Method::GET, "{mode}");
         assert_eq!(req.headers, before, "{mode}");
+        // Skipped for the request means its response phase too.
+        let mut resp = response(200);
+        open.on_response(1, &mut resp, &mut cx);
+        assert!(!resp.headers.contains_key("x-misbehaver-response"), "{mode}");
+        let mut fresh = ctx();
+        let mut resp = response(200);
+        open.on_response(1, &mut resp, &mut fresh);
+        assert!(resp.headers.contains_key("x-misbehaver-response"), "{mode}: the check above proves nothing");
     }
 }
 

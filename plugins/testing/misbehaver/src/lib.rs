@@ -45,7 +45,8 @@ impl Plugin for Misbehaver {
             "response-bad-header" => response.set_header("x-evil\r\n", "v"),
             "response-status-1000" => response.set_status(1000),
             "body-too-big" => return ResponseFlow::RewriteBody,
-            _ => {}
+            // Visible proof that the response phase ran (for the request-side modes).
+            _ => response.set_header("x-misbehaver-response", "ran"),
         }
         ResponseFlow::Continue
     }
