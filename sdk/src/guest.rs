@@ -290,7 +290,10 @@ pub fn on_request<P: Plugin>(plugin: &P, head: Vec<u8>) -> RequestAction {
         return RequestAction::NoPhase;
     }
     match flow {
-        RequestFlow::Respond(r) => RequestAction::Respond(response_to_wit(r)),
+        RequestFlow::Respond(mut r) => {
+            request.response_headers_onto(&mut r.headers);
+            RequestAction::Respond(response_to_wit(r))
+        }
         RequestFlow::Continue => {
             let (request, response) = request.into_edits();
             RequestAction::Continue(RequestEdits { request, response })

@@ -88,6 +88,31 @@ impl Request {
         self.response_edits.set(name, value.as_ref());
     }
 
+    /// Puts the response headers asked for so far (`set_response_header` and
+    /// friends) on `answer`, the response this plugin answers with itself, so
+    /// that they are not lost; a header the answer sets itself wins. The
+    /// framing headers stay the gateway's, as everywhere.
+    pub(crate) fn response_headers_onto(&self, answer: &mut Headers) {
+        let own: Vec<String> = answer.iter().map(|(name, _)| name.to_owned()).collect();
+        for line in self.response_edits.as_bytes().split(|&b| b == b'\n') {
+            let Some((&op, rest)) = line.split_first() else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(rest);
+            let (name, value) = text.split_once(':').unwrap_or((&text, ""));
+            if own.iter().any(|n| n == name) || name == "content-length" || name == "transfer-encoding" {
+                continue;
+            }
+            match op {
+                b'=' => answer.set(name, value),
+                b'+' => answer.append(name, value),
+                _ => {
+                    answer.remove(name);
+                }
+            }
+        }
+    }
+
     /// Adds a value of header `name` to the response, like
     /// [`Request::set_response_header`].
     pub fn append_response_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
@@ -147,10 +172,16 @@ impl Request {
 
     /// Sets the path; it must start with `/` and hold no spaces or control
     /// characters, or the gateway refuses it (counted as this plugin's error).
+    /// A `?` or `#` in it is part of the path, so it is percent-encoded
+    /// (`%3F`, `%23`); change the query with [`Request::set_query`].
     pub fn set_path(&mut self, path: &str) {
         self.modified = true;
         self.target_changed = true;
-        self.path = Part::Own(path.to_owned());
+        let path = match path.contains(['?', '#']) {
+            true => path.replace('?', "%3F").replace('#', "%23"),
+            false => path.to_owned(),
+        };
+        self.path = Part::Own(path);
     }
 
     /// The raw query, without `?`.

@@ -244,11 +244,11 @@ impl Host for FakeHost {
     }
 }
 
-/// A plugin initialised from config text, as the gateway would, with a
-/// [`FakeHost`] behind its `Context`.
 /// Does to `response` what the gateway does with the response headers a
 /// plugin set in `on_request` ([`Request::set_response_header`] and
-/// friends) when the response comes back through it.
+/// friends) when the response comes back through it: replays them in order,
+/// leaving the framing headers (`content-length`, `transfer-encoding`) alone.
+/// (The gateway also refuses invalid names and values; this does not check.)
 pub fn apply_response_edits(request: &Request, response: &mut ResponseHead) {
     for line in request.response_edits().split(|&b| b == b'\n') {
         let Some((&op, rest)) = line.split_first() else {
@@ -256,6 +256,9 @@ pub fn apply_response_edits(request: &Request, response: &mut ResponseHead) {
         };
         let text = String::from_utf8_lossy(rest);
         let (name, value) = text.split_once(':').unwrap_or((&text, ""));
+        if name == "content-length" || name == "transfer-encoding" {
+            continue;
+        }
         match op {
             b'=' => response.set_header(name, value),
             b'+' => response.append_header(name, value),
@@ -266,6 +269,8 @@ pub fn apply_response_edits(request: &Request, response: &mut ResponseHead) {
     }
 }
 
+/// A plugin initialised from config text, as the gateway would, with a
+/// [`FakeHost`] behind its `Context`.
 pub struct Harness<P: Plugin> {
     plugin: P,
     host: FakeHost,
@@ -293,8 +298,16 @@ impl<P: Plugin> Harness<P> {
         &self.plugin
     }
 
+    /// Like the gateway: an answer also gets the response headers the plugin
+    /// set before answering (what the answer sets itself wins).
     pub fn on_request(&self, request: &mut Request) -> RequestFlow {
-        self.plugin.on_request(request, &Context::new(&self.host))
+        match self.plugin.on_request(request, &Context::new(&self.host)) {
+            RequestFlow::Respond(mut answer) => {
+                request.response_headers_onto(&mut answer.headers);
+                RequestFlow::Respond(answer)
+            }
+            flow => flow,
+        }
     }
 
     pub fn on_response(&self, response: &mut ResponseHead) -> ResponseFlow {
@@ -400,5 +413,41 @@ mod tests {
         );
         cx.scratch_set("user", "u1");
         assert_eq!(host.scratch().get("user").map(String::as_str), Some("u1"));
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+    use crate::prelude::*;
+
+    /// Sets response headers, then answers itself.
+    struct EarlyAnswer;
+
+    impl Plugin for EarlyAnswer {
+        type Config = crate::NoConfig;
+        fn new(_: crate::NoConfig, _: &Context) -> Result<Self, String> {
+            Ok(EarlyAnswer)
+        }
+        fn on_request(&self, request: &mut Request, _: &Context) -> RequestFlow {
+            request.set_response_header("x-limit", "10");
+            request.set_response_header("x-both", "from-request");
+            request.set_path("/a?b#c");
+            RequestFlow::Respond(Response::new(429).with_header("x-both", "from-answer"))
+        }
+    }
+
+    #[test]
+    fn an_answer_keeps_the_response_headers_set_before_it() {
+        let h = Harness::<EarlyAnswer>::new("{}").unwrap_or_else(|e| panic!("{e}"));
+        let mut request = Request::new("GET", "/");
+        match h.on_request(&mut request) {
+            RequestFlow::Respond(answer) => {
+                assert_eq!(answer.headers.get("x-limit"), Some("10"));
+                assert_eq!(answer.headers.get("x-both"), Some("from-answer"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(request.path(), "/a%3Fb%23c", "? and # in a path are encoded");
     }
 }
