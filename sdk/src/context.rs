@@ -53,8 +53,10 @@ pub trait Host {
 /// buckets, a key-value store with expiry, and the request's context.
 ///
 /// Counters, buckets and kv are shared by all instances of the plugin (all
-/// routes, all worker threads) and survive reloads; keys are private to the
-/// plugin. Include the route in a key when a limit is per route.
+/// routes, all worker threads) and survive reloads that keep the
+/// `[plugins]` settings (a reload that changes those starts a new plugin
+/// runtime with empty ones); keys are private to the plugin. Include the
+/// route in a key when a limit is per route.
 pub struct Context<'a> {
     host: &'a dyn Host,
 }

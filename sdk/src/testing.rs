@@ -105,7 +105,7 @@ impl FakeHost {
         *self.upstream.borrow_mut() = upstream.map(str::to_owned);
     }
 
-    /// The scratch map, as the next plugin (or the gateway) would see it.
+    /// The scratch map, as the next plugin would see it.
     pub fn scratch(&self) -> HashMap<String, String> {
         self.scratch.borrow().clone()
     }
