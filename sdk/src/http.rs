@@ -81,8 +81,9 @@ impl Request {
     }
 
     /// Sets header `name` on the response (replacing its values) when it
-    /// comes back through this plugin, whether the upstream or a later plugin
-    /// produced it (and on this plugin's own answer): for headers
+    /// comes back through this plugin, whether the upstream, the gateway (an
+    /// error) or a later plugin produced it, and on this plugin's own answer:
+    /// for headers
     /// known at request time (a rate limiter's remaining count), with no
     /// response phase needed.
     pub fn set_response_header(&mut self, name: &str, value: impl AsRef<[u8]>) {

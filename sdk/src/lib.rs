@@ -90,9 +90,10 @@ pub trait Plugin: Sized + 'static {
 
     /// Runs on the way back, in reverse plugin order, for every plugin before
     /// the one that answered (all of them when the upstream answered), also
-    /// when this plugin's `on_request` had nothing to do; not when this
-    /// plugin failed with `fail-open`, nor on the gateway's own error answers
-    /// (see docs/phases.md). Change `response` to change status or headers,
+    /// when this plugin's `on_request` had nothing to do, and on the
+    /// gateway's own error answers (a `502` when the upstream is down); not
+    /// when this plugin failed with `fail-open` (see docs/phases.md). Change
+    /// `response` to change status or headers,
     /// replace the response, or ask for the body with
     /// `ResponseFlow::RewriteBody`. Default: continue unchanged, and, as for
     /// `on_request`, a plugin that keeps the default costs nothing here.

@@ -43,6 +43,23 @@ async fn a_client_cannot_strip_a_header_a_plugin_adds() {
     assert_eq!(reply.seen().header("x-hop"), None);
 }
 
+/// The gateway's own error answer (the upstream cannot be reached) goes back
+/// through the plugins that ran, like any response: a CORS or request-id
+/// plugin's headers are on the 502 too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_error_answers_go_through_the_response_phase() {
+    let dir = PluginDir::with(&[("header-adder", "header-adder")]);
+    let config = plugin_config(
+        wasmgate_tests::closed_port(),
+        dir.path(),
+        r#"{ name = "header-adder", config = { response = { "x-seen" = "yes" } } }"#,
+    );
+    let gw = gateway(&config);
+    let reply = get(gw.local_addr("web").unwrap(), "/down").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.headers["x-seen"], "yes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answering_plugin_short_circuits_the_upstream() {
     let backend = Backend::start("b").await;

@@ -52,7 +52,7 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
     let grpc = grpc::is_grpc(req.headers());
     let head = req.method() == Method::HEAD;
     if !state.access_log {
-        let response = match forward(&state, &peer, req).await {
+        let response = match forward(&state, &peer, req, grpc).await {
             Ok((response, _)) => response,
             Err(e) => error_response(e, grpc),
         };
@@ -61,8 +61,8 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
     let started = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let (response, target) = match forward(&state, &peer, req).await {
-        Ok((response, target)) => (response, Some(target)),
+    let (response, target) = match forward(&state, &peer, req, grpc).await {
+        Ok((response, target)) => (response, target),
         Err(e) => (error_response(e, grpc), None),
     };
     let response = if head { without_content(response) } else { response };
@@ -155,11 +155,14 @@ fn error_response(e: ProxyError, grpc: bool) -> Response<ResponseBody> {
     e.into_response()
 }
 
+/// Routes, runs the plugins and exchanges with the upstream. The target that
+/// answered, if one did, is for the access log.
 async fn forward(
     state: &State,
     peer: &Peer,
     req: Request<Incoming>,
-) -> Result<(Response<ResponseBody>, SocketAddr), ProxyError> {
+    grpc: bool,
+) -> Result<(Response<ResponseBody>, Option<SocketAddr>), ProxyError> {
     let (mut parts, body) = req.into_parts();
     let host_value = request_host(&parts)?;
     let host = host_value.as_ref().and_then(|v| v.to_str().ok()).map(strip_port);
@@ -176,106 +179,118 @@ async fn forward(
     let chunked = hop_by_hop.transfer_encoding();
     headers::remove_found(&mut parts.headers, hop_by_hop);
     // Plugins see the request as the client sent it and may change it (or answer).
-    let phase = middleware::request(route, state, peer, &mut parts)?;
+    let mut phase = middleware::request(route, state, peer, &mut parts)?;
     if phase.is_some() {
         // Connection-level headers a plugin set are not forwarded either.
         headers::remove_hop_by_hop(&mut parts.headers);
     }
-
-    let original = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-    parts.uri = if route.strip_prefix {
-        let path = router::strip(&route.path_prefix, original.path());
-        let with_query = match original.query() {
-            Some(query) => format!("{path}?{query}"),
-            None => path,
-        };
-        Uri::try_from(with_query).map_err(|_| ProxyError::BadRequest("invalid path"))?
-    } else {
-        Uri::from(original.clone())
-    };
-    parts.version = Version::HTTP_11;
-    // An upgrade (WebSocket) takes this same path; only what follows a 101 differs.
-    let mut client_upgrade = None;
-    if let Some(value) = upgrade {
-        upgrade::restore(&mut parts.headers, value);
-        client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-    }
-    let forwarded = headers::Forwarded { client: &peer.ip_value, proto: peer.scheme, host: host_value.as_ref() };
-    if let (HostHeader::Pass, Some(host)) = (&upstream.config.host_header, &host_value) {
-        if !parts.headers.contains_key(header::HOST) {
-            parts.headers.insert(header::HOST, host.clone());
-        }
-    }
-
-    let _slot = upstream.enter().ok_or_else(|| degrade::unavailable(route, &parts.headers, "is at its concurrency limit"))?;
-    let targets = upstream.targets();
-    let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: &parts.headers };
-    let mut tried = Vec::new();
-    let mut chosen = targets.pick(&pick, &tried);
-    if chunked {
-        Box::pin(body.prefetch()).await.map_err(body_error)?;
-    }
-    let mut req = Request::from_parts(parts, body);
-    // Our own HTTP/1.1 exchange writes the X-Forwarded-* headers as it encodes
-    // the head; the other paths get them in the header map.
-    let direct = !upstream.config.protocol.is_h2() && h1::fits(&req, client_upgrade.is_some());
-    if !direct {
-        forwarded.apply(req.headers_mut());
-    }
-    loop {
-        let index = chosen.ok_or_else(|| degrade::unavailable(route, req.headers(), "has no available target"))?;
-        let target = &targets.targets[index];
-        match &upstream.config.host_header {
-            HostHeader::Pass => {}
-            HostHeader::Target => {
-                req.headers_mut().insert(header::HOST, target.authority.clone());
-            }
-            HostHeader::Rewrite(value) => {
-                req.headers_mut().insert(header::HOST, value.clone());
-            }
-        }
-        // The paths off the common one are boxed: an async fn's state is as
-        // large as its largest await, and every request would otherwise move
-        // (memcpy) that much state around.
-        let outcome = if upstream.config.protocol.is_h2() {
-            Box::pin(pool_h2::send(upstream, target, req)).await
-        } else if direct {
-            h1::send(upstream, target, req, &forwarded).await
+    // From here on, a failure is still a response that goes back through
+    // the plugins that ran (CORS or request-id headers on a 502, say).
+    let exchanged: Result<(Response<ResponseBody>, SocketAddr), ProxyError> = async {
+        let original = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = if route.strip_prefix {
+            let path = router::strip(&route.path_prefix, original.path());
+            let with_query = match original.query() {
+                Some(query) => format!("{path}?{query}"),
+                None => path,
+            };
+            Uri::try_from(with_query).map_err(|_| ProxyError::BadRequest("invalid path"))?
         } else {
-            Box::pin(send(upstream, target, req)).await
+            Uri::from(original.clone())
         };
-        target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
-        match outcome {
-            Ok(response) => {
-                let response = match phase {
-                    Some(phase) => middleware::response(&route.chain, phase, response).await,
-                    None => response,
-                };
-                let response = match client_upgrade.take() {
-                    Some(client) => upgrade::relay(response, client, peer.idle_timeout),
-                    None => response,
-                };
-                return Ok((response, target.address));
-            }
-            Err(Failed::Connect(reason, back)) => {
-                tried.push(index);
-                if tried.len() > upstream.config.retries as usize {
-                    return Err(ProxyError::Connect {
-                        upstream: upstream.name().to_owned(),
-                        target: target.address,
-                        reason,
-                    });
-                }
-                tracing::warn!(upstream = upstream.name(), target = %target.address, error = %reason, "connect failed, trying another target");
-                let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: back.headers() };
-                chosen = targets.pick(&pick, &tried);
-                if chosen.is_none() {
-                    return Err(ProxyError::Connect { upstream: upstream.name().to_owned(), target: target.address, reason });
-                }
-                req = *back;
-            }
-            Err(Failed::Other(e)) => return Err(e),
+        parts.version = Version::HTTP_11;
+        // An upgrade (WebSocket) takes this same path; only what follows a 101 differs.
+        let mut client_upgrade = None;
+        if let Some(value) = upgrade {
+            upgrade::restore(&mut parts.headers, value);
+            client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         }
+        let forwarded = headers::Forwarded { client: &peer.ip_value, proto: peer.scheme, host: host_value.as_ref() };
+        if let (HostHeader::Pass, Some(host)) = (&upstream.config.host_header, &host_value) {
+            if !parts.headers.contains_key(header::HOST) {
+                parts.headers.insert(header::HOST, host.clone());
+            }
+        }
+
+        let _slot = upstream.enter().ok_or_else(|| degrade::unavailable(route, &parts.headers, "is at its concurrency limit"))?;
+        let targets = upstream.targets();
+        let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: &parts.headers };
+        let mut tried = Vec::new();
+        let mut chosen = targets.pick(&pick, &tried);
+        if chunked {
+            Box::pin(body.prefetch()).await.map_err(body_error)?;
+        }
+        let mut req = Request::from_parts(parts, body);
+        // Our own HTTP/1.1 exchange writes the X-Forwarded-* headers as it encodes
+        // the head; the other paths get them in the header map.
+        let direct = !upstream.config.protocol.is_h2() && h1::fits(&req, client_upgrade.is_some());
+        if !direct {
+            forwarded.apply(req.headers_mut());
+        }
+        loop {
+            let index = chosen.ok_or_else(|| degrade::unavailable(route, req.headers(), "has no available target"))?;
+            let target = &targets.targets[index];
+            match &upstream.config.host_header {
+                HostHeader::Pass => {}
+                HostHeader::Target => {
+                    req.headers_mut().insert(header::HOST, target.authority.clone());
+                }
+                HostHeader::Rewrite(value) => {
+                    req.headers_mut().insert(header::HOST, value.clone());
+                }
+            }
+            // The paths off the common one are boxed: an async fn's state is as
+            // large as its largest await, and every request would otherwise move
+            // (memcpy) that much state around.
+            let outcome = if upstream.config.protocol.is_h2() {
+                Box::pin(pool_h2::send(upstream, target, req)).await
+            } else if direct {
+                h1::send(upstream, target, req, &forwarded).await
+            } else {
+                Box::pin(send(upstream, target, req)).await
+            };
+            target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
+            match outcome {
+                Ok(response) => {
+                    let response = match phase.take() {
+                        Some(phase) => middleware::response(&route.chain, phase, response).await,
+                        None => response,
+                    };
+                    let response = match client_upgrade.take() {
+                        Some(client) => upgrade::relay(response, client, peer.idle_timeout),
+                        None => response,
+                    };
+                    return Ok((response, target.address));
+                }
+                Err(Failed::Connect(reason, back)) => {
+                    tried.push(index);
+                    if tried.len() > upstream.config.retries as usize {
+                        return Err(ProxyError::Connect {
+                            upstream: upstream.name().to_owned(),
+                            target: target.address,
+                            reason,
+                        });
+                    }
+                    tracing::warn!(upstream = upstream.name(), target = %target.address, error = %reason, "connect failed, trying another target");
+                    let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: back.headers() };
+                    chosen = targets.pick(&pick, &tried);
+                    if chosen.is_none() {
+                        return Err(ProxyError::Connect { upstream: upstream.name().to_owned(), target: target.address, reason });
+                    }
+                    req = *back;
+                }
+                Err(Failed::Other(e)) => return Err(e),
+            }
+        }
+    }
+    .await;
+    match (exchanged, phase.take()) {
+        (Ok((response, target)), _) => Ok((response, Some(target))),
+        (Err(e), Some(phase)) => {
+            let response = error_response(e, grpc);
+            Ok((middleware::response(&route.chain, phase, response).await, None))
+        }
+        (Err(e), None) => Err(e),
     }
 }
 
