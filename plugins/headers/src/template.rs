@@ -50,14 +50,14 @@ impl Template {
                 }
             };
             if !literal.is_empty() {
-                check_text(&literal).map_err(|why| bad(why))?;
+                check_text(&literal).map_err(&bad)?;
                 parts.push(Part::Text(std::mem::take(&mut literal)));
             }
             parts.push(part);
             rest = &body[end + 1..];
         }
         literal.push_str(rest);
-        check_text(&literal).map_err(|why| bad(why))?;
+        check_text(&literal).map_err(&bad)?;
         if !literal.is_empty() {
             parts.push(Part::Text(literal));
         }
