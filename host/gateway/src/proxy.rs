@@ -186,7 +186,9 @@ async fn forward(
     }
     // From here on, a failure is still a response that goes back through
     // the plugins that ran (CORS or request-id headers on a 502, say).
-    let exchanged: Result<(Response<ResponseBody>, SocketAddr), ProxyError> = async {
+    // A labeled block, not an async one: a nested future would be moved
+    // around (memcpy) on every request, with or without plugins.
+    let exchanged: Result<(Response<ResponseBody>, SocketAddr), ProxyError> = 'exchange: {
         let original = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         parts.uri = if route.strip_prefix {
             let path = router::strip(&route.path_prefix, original.path());
@@ -194,7 +196,10 @@ async fn forward(
                 Some(query) => format!("{path}?{query}"),
                 None => path,
             };
-            Uri::try_from(with_query).map_err(|_| ProxyError::BadRequest("invalid path"))?
+            match Uri::try_from(with_query) {
+                Ok(uri) => uri,
+                Err(_) => break 'exchange Err(ProxyError::BadRequest("invalid path")),
+            }
         } else {
             Uri::from(original.clone())
         };
@@ -212,13 +217,17 @@ async fn forward(
             }
         }
 
-        let _slot = upstream.enter().ok_or_else(|| degrade::unavailable(route, &parts.headers, "is at its concurrency limit"))?;
+        let Some(_slot) = upstream.enter() else {
+            break 'exchange Err(degrade::unavailable(route, &parts.headers, "is at its concurrency limit"));
+        };
         let targets = upstream.targets();
         let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: &parts.headers };
         let mut tried = Vec::new();
         let mut chosen = targets.pick(&pick, &tried);
         if chunked {
-            Box::pin(body.prefetch()).await.map_err(body_error)?;
+            if let Err(e) = Box::pin(body.prefetch()).await {
+                break 'exchange Err(body_error(e));
+            }
         }
         let mut req = Request::from_parts(parts, body);
         // Our own HTTP/1.1 exchange writes the X-Forwarded-* headers as it encodes
@@ -228,7 +237,9 @@ async fn forward(
             forwarded.apply(req.headers_mut());
         }
         loop {
-            let index = chosen.ok_or_else(|| degrade::unavailable(route, req.headers(), "has no available target"))?;
+            let Some(index) = chosen else {
+                break 'exchange Err(degrade::unavailable(route, req.headers(), "has no available target"));
+            };
             let target = &targets.targets[index];
             match &upstream.config.host_header {
                 HostHeader::Pass => {}
@@ -260,12 +271,12 @@ async fn forward(
                         Some(client) => upgrade::relay(response, client, peer.idle_timeout),
                         None => response,
                     };
-                    return Ok((response, target.address));
+                    break 'exchange Ok((response, target.address));
                 }
                 Err(Failed::Connect(reason, back)) => {
                     tried.push(index);
                     if tried.len() > upstream.config.retries as usize {
-                        return Err(ProxyError::Connect {
+                        break 'exchange Err(ProxyError::Connect {
                             upstream: upstream.name().to_owned(),
                             target: target.address,
                             reason,
@@ -275,22 +286,24 @@ async fn forward(
                     let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: back.headers() };
                     chosen = targets.pick(&pick, &tried);
                     if chosen.is_none() {
-                        return Err(ProxyError::Connect { upstream: upstream.name().to_owned(), target: target.address, reason });
+                        break 'exchange Err(ProxyError::Connect { upstream: upstream.name().to_owned(), target: target.address, reason });
                     }
                     req = *back;
                 }
-                Err(Failed::Other(e)) => return Err(e),
+                Err(Failed::Other(e)) => break 'exchange Err(e),
             }
         }
-    }
-    .await;
-    match (exchanged, phase.take()) {
-        (Ok((response, target)), _) => Ok((response, Some(target))),
-        (Err(e), Some(phase)) => {
-            let response = error_response(e, grpc);
-            Ok((middleware::response(&route.chain, phase, response).await, None))
-        }
-        (Err(e), None) => Err(e),
+    };
+    match exchanged {
+        Ok((response, target)) => Ok((response, Some(target))),
+        Err(e) => match phase.take() {
+            // Boxed: the error path's future stays out of every request's state.
+            Some(phase) => {
+                let response = error_response(e, grpc);
+                Ok((Box::pin(middleware::response(&route.chain, phase, response)).await, None))
+            }
+            None => Err(e),
+        },
     }
 }
 
