@@ -57,7 +57,8 @@ fn token(s: &str) -> bool {
 
 impl Cors {
     fn allowed_origin<'a>(&self, origin: &'a str) -> Option<&'a str> {
-        (self.any_origin || self.origins.iter().any(|o| o == origin)).then_some(origin)
+        // Scheme and host are case-insensitive; the configured ones are lower-case.
+        (self.any_origin || self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))).then_some(origin)
     }
 
     /// `*` only when any origin is allowed without credentials; otherwise
@@ -125,8 +126,12 @@ impl Plugin for Cors {
             );
         }
         for (i, o) in c.allow_origins.iter().enumerate() {
+            // An origin is scheme://host[:port]: nothing after the authority.
+            let authority = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://"));
             let ok = o == "*"
-                || ((o.starts_with("http://") || o.starts_with("https://")) && !o.ends_with('/'));
+                || authority.is_some_and(|a| {
+                    !a.is_empty() && !a.contains(['/', '?', '#', '@', ' ']) && !a.bytes().any(|b| b.is_ascii_control())
+                });
             if !ok {
                 return Err(format!(
                     "invalid config at `allow_origins[{i}]`: `{o}` is not `*` or an origin like `https://example.com`"
@@ -148,7 +153,7 @@ impl Plugin for Cors {
         }
         Ok(Self {
             any_origin: c.allow_origins.iter().any(|o| o == "*"),
-            origins: c.allow_origins,
+            origins: c.allow_origins.iter().map(|o| o.to_ascii_lowercase()).collect(),
             methods: c
                 .allow_methods
                 .iter()

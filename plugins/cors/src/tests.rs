@@ -104,6 +104,7 @@ fn bad_configs_name_the_key() {
             "allow_origins[0]",
         ),
         (r#"{"allow_origins": []}"#, "allow_origins"),
+        (r#"{"allow_origins": ["https://a.com/path"]}"#, "allow_origins[0]"),
         (
             r#"{"allow_origins": ["*"], "allow_methods": ["G T"]}"#,
             "allow_methods[0]",
@@ -114,4 +115,13 @@ fn bad_configs_name_the_key() {
         let err = Harness::<Cors>::new(config).err().unwrap_or_default();
         assert!(err.contains(key), "{config}: {err}");
     }
+}
+
+#[test]
+fn origins_match_without_regard_to_case() {
+    let h = Harness::<Cors>::new(r#"{"allow_origins": ["https://App.Example.com"]}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let flow = h.on_request(&mut preflight("https://app.example.com", "GET", ""));
+    let RequestFlow::Respond(r) = flow else { panic!("not answered") };
+    assert_eq!(r.status, 204);
 }
