@@ -75,9 +75,9 @@ impl Plan {
             plan.remove
                 .push(header_name(&format!("{at}.remove[{i}]"), name)?);
         }
-        for (list, into) in [(c.set, &mut plan.set), (c.add, &mut plan.add)] {
+        for (kind, list, into) in [("set", c.set, &mut plan.set), ("add", c.add, &mut plan.add)] {
             for (name, value) in list {
-                let key = format!("{at}.{name}");
+                let key = format!("{at}.{kind}.{name}");
                 into.push((header_name(&key, &name)?, Template::parse(&key, &value)?));
             }
         }

@@ -45,10 +45,10 @@ fn request_and_response_changes_with_variables() {
 #[test]
 fn bad_configs_name_the_key() {
     for (config, key) in [
-        (r#"{"request": {"set": {"x-a": "${nope}"}}}"#, "request.x-a"),
+        (r#"{"request": {"set": {"x-a": "${nope}"}}}"#, "request.set.x-a"),
         (
             r#"{"request": {"set": {"bad name": "1"}}}"#,
-            "request.bad name",
+            "request.set.bad name",
         ),
         (
             r#"{"response": {"remove": ["content-length"]}}"#,
@@ -57,10 +57,10 @@ fn bad_configs_name_the_key() {
         (r#"{"response": {"sett": {}}}"#, "response.sett"),
         (
             r#"{"request": {"add": {"x-a": "${client_ip"}}}"#,
-            "request.x-a",
+            "request.add.x-a",
         ),
-        (r#"{"request": {"set": {"x-a": "a\nb${route}"}}}"#, "request.x-a"),
-        (r#"{"response": {"set": {"x-a": "a\u0001b"}}}"#, "response.x-a"),
+        (r#"{"request": {"set": {"x-a": "a\nb${route}"}}}"#, "request.set.x-a"),
+        (r#"{"response": {"set": {"x-a": "a\u0001b"}}}"#, "response.set.x-a"),
     ] {
         let err = Harness::<HeadersPlugin>::new(config)
             .err()
