@@ -36,6 +36,13 @@ pub fn valid_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Whether `name` is a header the gateway keeps for itself (the framing
+/// headers `content-length` and `transfer-encoding`): edits of it are
+/// ignored, so a plugin's config naming it should be refused at `init`.
+pub fn gateway_managed_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+}
+
 /// One line of a block: (name, value), split at the first `:`.
 fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
     match memchr::memchr(b':', line) {

@@ -96,23 +96,30 @@ impl Request {
     /// framing headers stay the gateway's, as everywhere.
     pub(crate) fn response_headers_onto(&self, answer: &mut Headers) {
         let own: Vec<String> = answer.iter().map(|(name, _)| name.to_owned()).collect();
-        for line in self.response_edits.as_bytes().split(|&b| b == b'\n') {
-            let Some((&op, rest)) = line.split_first() else {
-                continue;
-            };
-            let text = String::from_utf8_lossy(rest);
-            let (name, value) = text.split_once(':').unwrap_or((&text, ""));
-            if own.iter().any(|n| n == name) || name == "content-length" || name == "transfer-encoding" {
+        for (op, name, value) in self.response_edit_lines() {
+            if own.contains(&name) {
                 continue;
             }
             match op {
-                b'=' => answer.set(name, value),
-                b'+' => answer.append(name, value),
+                b'=' => answer.set(&name, &value),
+                b'+' => answer.append(&name, &value),
                 _ => {
-                    answer.remove(name);
+                    answer.remove(&name);
                 }
             }
         }
+    }
+
+    /// The response edits asked for so far, as (op `=`/`+`/`-`, name,
+    /// value), without those of the framing headers, which the gateway
+    /// ignores: what the gateway replays on the response.
+    pub(crate) fn response_edit_lines(&self) -> impl Iterator<Item = (u8, String, String)> + '_ {
+        self.response_edits.as_bytes().split(|&b| b == b'\n').filter_map(|line| {
+            let (&op, rest) = line.split_first()?;
+            let text = String::from_utf8_lossy(rest);
+            let (name, value) = text.split_once(':').unwrap_or((&text, ""));
+            (!crate::gateway_managed_header(name)).then(|| (op, name.to_owned(), value.to_owned()))
+        })
     }
 
     /// Adds a value of header `name` to the response, like

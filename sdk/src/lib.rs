@@ -51,7 +51,7 @@ pub mod query;
 pub mod testing;
 
 pub use context::{Context, Host, Level, TakeResult};
-pub use headers::{valid_header_name, Headers};
+pub use headers::{gateway_managed_header, valid_header_name, Headers};
 pub use http::{Request, RequestFlow, Response, ResponseFlow, ResponseHead};
 
 /// Configuration type for plugins that take none: accepts any config.

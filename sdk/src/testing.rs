@@ -250,20 +250,12 @@ impl Host for FakeHost {
 /// leaving the framing headers (`content-length`, `transfer-encoding`) alone.
 /// (The gateway also refuses invalid names and values; this does not check.)
 pub fn apply_response_edits(request: &Request, response: &mut ResponseHead) {
-    for line in request.response_edits().split(|&b| b == b'\n') {
-        let Some((&op, rest)) = line.split_first() else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(rest);
-        let (name, value) = text.split_once(':').unwrap_or((&text, ""));
-        if name == "content-length" || name == "transfer-encoding" {
-            continue;
-        }
+    for (op, name, value) in request.response_edit_lines() {
         match op {
-            b'=' => response.set_header(name, value),
-            b'+' => response.append_header(name, value),
+            b'=' => response.set_header(&name, &value),
+            b'+' => response.append_header(&name, &value),
             _ => {
-                response.remove_header(name);
+                response.remove_header(&name);
             }
         }
     }

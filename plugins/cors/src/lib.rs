@@ -49,10 +49,9 @@ pub struct Cors {
     max_age: Option<u32>,
 }
 
+/// Methods and header names are both RFC 9110 tokens.
 fn token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    wasmgate_sdk::valid_header_name(s)
 }
 
 impl Cors {

@@ -86,7 +86,7 @@ impl Plugin for RequestId {
                 config.header
             ));
         }
-        if header == "content-length" || header == "transfer-encoding" {
+        if wasmgate_sdk::gateway_managed_header(&header) {
             return Err(format!(
                 "invalid config at `header`: `{}` is managed by the gateway",
                 config.header

@@ -86,12 +86,8 @@ pub struct Plan {
 }
 
 fn header_name(at: &str, name: &str) -> Result<String, String> {
-    let token = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     let lower = name.to_ascii_lowercase();
-    if !token || lower == "content-length" || lower == "transfer-encoding" {
+    if !wasmgate_sdk::valid_header_name(name) || wasmgate_sdk::gateway_managed_header(&lower) {
         return Err(format!(
             "invalid config at `{at}`: `{name}` is not a header this plugin may change"
         ));
