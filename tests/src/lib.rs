@@ -6,6 +6,7 @@ pub mod client;
 pub mod plugins;
 pub mod echo;
 pub mod grpc;
+pub mod nginx;
 pub mod raw;
 pub mod redis;
 pub mod tls;

@@ -9,6 +9,7 @@ use std::process::Command;
 const TARGETS: &[(&str, &str)] = &[
     ("host/gateway", "config"),
     ("host/gateway", "http1_framing"),
+    ("host/gateway", "path"),
     ("host/plugin", "plugin_output"),
 ];
 

@@ -8,6 +8,8 @@ const NEEDED: &[Program] = &[
     Program { path: "/usr/share/java/zookeeper.jar", package: "zookeeper" },
     // tests/src/redis.rs starts a real Redis; tests/tests/tcp.rs also runs redis-benchmark (same package).
     Program { path: "/usr/bin/redis-server", package: "redis-server" },
+    // tests/src/nginx.rs starts a real nginx as the backend of tests/tests/request_confusion.rs.
+    Program { path: "/usr/sbin/nginx", package: "nginx" },
 ];
 
 pub fn run(extra: &[String]) -> Result<(), String> {

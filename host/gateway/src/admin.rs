@@ -12,16 +12,28 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
-use crate::config::DiscoveryConfig;
+use crate::accept;
+use crate::config::{AdminLimits, DiscoveryConfig, Limits};
+use crate::server::connection::{self, Activity, Tracked};
+use crate::server::strict_http1::StrictHttp1;
 use crate::state::State;
 use crate::upstream::Upstream;
 
-pub async fn serve(listener: std::net::TcpListener, state: Arc<ArcSwap<State>>, mut shutdown: watch::Receiver<bool>) {
+/// Serves the admin listener until `shutdown`. Its connections are bounded like a
+/// listener's: `max_connections` at once (more wait in the accept backlog, which
+/// costs this process no file descriptor), a header timeout and an idle timeout,
+/// so admin clients cannot take the descriptors the listeners need.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    limits: AdminLimits,
+    state: Arc<ArcSwap<State>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(e) => {
@@ -29,30 +41,60 @@ pub async fn serve(listener: std::net::TcpListener, state: Arc<ArcSwap<State>>, 
             return;
         }
     };
+    // The timing of `connection::serve`; the other fields do not apply here.
+    let timing = Limits {
+        header_timeout: limits.header_timeout,
+        idle_timeout: limits.idle_timeout,
+        max_connections: limits.max_connections,
+        ..Limits::default()
+    };
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let errors = accept::ErrorLog::new("admin");
+    let mut backoff = accept::backoff();
     loop {
-        let (stream, _) = tokio::select! {
+        let permit = tokio::select! {
+            biased;
+            _ = crate::control::stopped(&mut shutdown) => return,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let stream = tokio::select! {
+            biased;
             _ = crate::control::stopped(&mut shutdown) => return,
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok((stream, _)) => stream,
                 Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    continue;
+                    errors.failed(&e);
+                    tokio::select! {
+                        _ = crate::control::stopped(&mut shutdown) => return,
+                        _ = tokio::time::sleep(backoff.next()) => continue,
+                    }
                 }
             },
         };
-        let state = state.clone();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
+        backoff.reset();
+        let activity = Activity::new();
+        let service = {
+            let (state, activity) = (state.clone(), activity.clone());
+            service_fn(move |req| {
+                let in_flight = activity.request();
                 let state = state.load_full();
-                async move { Ok::<_, Infallible>(answer(&state, &req)) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                _ = crate::control::stopped(&mut stop) => {}
-            }
+                async move { Ok::<_, Infallible>(answer(&state, &req).map(|body| Tracked::new(body, in_flight))) }
+            })
+        };
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let io = TokioIo::new(StrictHttp1::new(stream, activity.clone()));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                // Header and idle timing is done by `connection::serve`.
+                .header_read_timeout(None)
+                .max_buf_size(timing.max_header_bytes)
+                .serve_connection(io, service);
+            let _ = connection::serve(connection, activity, timing, shutdown).await;
+            drop(permit);
         });
     }
 }

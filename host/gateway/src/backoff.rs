@@ -1,15 +1,22 @@
-//! Exponential backoff with jitter, for reconnecting to ZooKeeper.
+//! Exponential backoff with jitter, for reconnecting to ZooKeeper and for accept
+//! loops that fail (see `accept`).
 
 use std::time::Duration;
 
 pub struct Backoff {
+    first: Duration,
     next: Duration,
     max: Duration,
 }
 
 impl Backoff {
     pub fn new() -> Backoff {
-        Backoff { next: Duration::from_millis(100), max: Duration::from_secs(3) }
+        Backoff::between(Duration::from_millis(100), Duration::from_secs(3))
+    }
+
+    /// Waits from `first`, doubling up to `max`.
+    pub fn between(first: Duration, max: Duration) -> Backoff {
+        Backoff { first, next: first, max }
     }
 
     /// The next wait: doubles each time up to the maximum, ±25 % jitter.
@@ -20,7 +27,7 @@ impl Backoff {
     }
 
     pub fn reset(&mut self) {
-        self.next = Duration::from_millis(100);
+        self.next = self.first;
     }
 }
 

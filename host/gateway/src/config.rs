@@ -36,11 +36,39 @@ pub struct Config {
     pub plugins: Option<PluginsConfig>,
     /// The file this config was read from (watched for reloads).
     pub source: Option<std::path::PathBuf>,
+    pub security: SecurityConfig,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityConfig {
+    /// Headers that carry an identity an auth plugin established: the list
+    /// configured (default `x-consumer-id`) plus every plugin's `consumer_header`.
+    pub identity_headers: Vec<http::HeaderName>,
 }
 
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub address: SocketAddr,
+    pub limits: AdminLimits,
+}
+
+/// What admin clients may cost us: the admin listener shares the process's file
+/// descriptors with the listeners, so it must not be able to take them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminLimits {
+    /// A request head must arrive completely within this; else the connection closes.
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// Open admin connections; more wait in the accept backlog.
+    pub max_connections: usize,
+}
+
+impl Default for AdminLimits {
+    fn default() -> AdminLimits {
+        AdminLimits { header_timeout: Duration::from_secs(5), idle_timeout: Duration::from_secs(30), max_connections: 64 }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +77,8 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     pub protocol: ListenerProtocol,
     pub limits: Limits,
+    /// How request paths are normalised before routing (`encoded_slashes`).
+    pub path_rules: crate::request_target::PathRules,
 }
 
 /// What one client may cost us. The defaults are safe for a public listener.
@@ -66,6 +96,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// HTTP/2 streams open at once on one connection.
     pub max_concurrent_streams: u32,
+    /// A request body that sends nothing for this long gets 408 and the connection closes.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -77,6 +109,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_concurrent_streams: 100,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -96,6 +129,11 @@ pub struct RouteConfig {
     pub fallback: Option<std::sync::Arc<FallbackConfig>>,
     /// Wasm middleware run for this route, in order.
     pub plugins: Vec<PluginRef>,
+    /// Lower-cased protocol names a client may upgrade to (`websocket`); never `h2c`.
+    pub upgrades: Vec<String>,
+    /// Headers removed from the client's request before the plugins run: the
+    /// ones auth plugins set (empty when the route trusts its clients' headers).
+    pub identity_headers: Vec<http::HeaderName>,
 }
 
 /// `api.example.com` (exact, case-insensitive) or `*.example.com` (any subdomain).

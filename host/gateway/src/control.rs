@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::Config;
+use crate::config::{AdminLimits, Config};
 use crate::server::BindError;
 use crate::state::State;
 
@@ -31,11 +31,11 @@ impl Control {
                 let listener = std::net::TcpListener::bind(admin.address).map_err(fail)?;
                 listener.set_nonblocking(true).map_err(fail)?;
                 let address = listener.local_addr().map_err(fail)?;
-                Some((listener, address))
+                Some((listener, address, admin.limits))
             }
             None => None,
         };
-        let admin_addr = admin.as_ref().map(|(_, address)| *address);
+        let admin_addr = admin.as_ref().map(|(_, address, _)| *address);
         let snapshot = state.load_full();
         let busy = snapshot
             .upstreams
@@ -47,7 +47,7 @@ impl Control {
         let state = state.clone();
         let thread = std::thread::Builder::new()
             .name("wasmgate-control".into())
-            .spawn(move || run(snapshot, state, admin.map(|(listener, _)| listener), shutdown))
+            .spawn(move || run(snapshot, state, admin.map(|(listener, _, limits)| (listener, limits)), shutdown))
             .map_err(|e| BindError::Worker(e.to_string()))?;
         Ok(Control { thread: Some(thread), admin: admin_addr })
     }
@@ -72,7 +72,7 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 fn run(
     snapshot: Arc<State>,
     state: Arc<ArcSwap<State>>,
-    admin: Option<std::net::TcpListener>,
+    admin: Option<(std::net::TcpListener, AdminLimits)>,
     shutdown: watch::Receiver<bool>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -92,8 +92,8 @@ fn run(
                 tasks.spawn(crate::health::run(upstream.clone(), check, shutdown.clone()));
             }
         }
-        if let Some(listener) = admin {
-            tasks.spawn(crate::admin::serve(listener, state, shutdown.clone()));
+        if let Some((listener, limits)) = admin {
+            tasks.spawn(crate::admin::serve(listener, limits, state, shutdown.clone()));
         }
         while tasks.join_next().await.is_some() {}
     });

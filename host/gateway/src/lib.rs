@@ -6,6 +6,7 @@
 //! path, the `control` thread runs `discovery`, `health` checks and the `admin`
 //! listener; they change what requests see only by publishing target snapshots.
 
+mod accept;
 pub mod admin;
 mod backoff;
 pub mod balance;
@@ -21,6 +22,7 @@ pub mod pipe;
 pub mod proxy;
 pub mod register;
 pub mod reload;
+pub mod request_target;
 pub mod router;
 pub mod server;
 pub mod state;

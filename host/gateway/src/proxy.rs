@@ -1,11 +1,13 @@
 //! The HTTP reverse proxy: route → pick a target → forward → stream back.
 
+mod authority;
 mod body;
 mod degrade;
 mod dial;
 mod error;
 mod h1;
 mod idle;
+mod inbound;
 pub mod grpc;
 mod middleware;
 pub mod headers;
@@ -13,6 +15,7 @@ mod pool;
 mod pool_h2;
 mod upgrade;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,7 +29,9 @@ pub use body::{BodyError, BodyFault, RequestBody, ResponseBody, UpstreamBody};
 pub use error::ProxyError;
 
 use crate::balance::PickContext;
+use authority::Authority;
 use crate::config::HostHeader;
+use crate::request_target;
 use crate::router;
 use crate::state::State;
 use crate::upstream::{Target, Upstream};
@@ -45,6 +50,8 @@ pub struct Peer {
     pub max_body_bytes: u64,
     /// The listener's idle timeout, also for upgraded (WebSocket) connections.
     pub idle_timeout: std::time::Duration,
+    /// The listener's body timeout: the longest a request body may send nothing.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Serves one request; never fails: errors become responses.
@@ -95,46 +102,41 @@ fn without_content(response: Response<ResponseBody>) -> Response<ResponseBody> {
     Response::from_parts(parts, ResponseBody::Full(None))
 }
 
-/// The host the client asked for: from an absolute-form target if there is one
-/// (it overrides `Host`, RFC 9112 §3.2.2), else the single `Host` header, else the
-/// HTTP/2 `:authority`. Refuses targets that are not a path.
-fn request_host(parts: &http::request::Parts) -> Result<Option<HeaderValue>, ProxyError> {
-    let mut hosts = parts.headers.get_all(header::HOST).iter();
-    let host = hosts.next().cloned();
-    if hosts.next().is_some() {
-        return Err(ProxyError::BadRequest("more than one Host header"));
-    }
-    if !parts.uri.path().starts_with('/') {
-        return Err(ProxyError::BadRequest("request target is not a path"));
-    }
-    if let Some(authority) = parts.uri.authority() {
-        if parts.uri.scheme().is_some() || parts.version == Version::HTTP_2 {
-            return Ok(HeaderValue::from_str(authority.as_str()).ok());
-        }
-        return Err(ProxyError::BadRequest("request target is not a path"));
-    }
-    match host {
-        None if parts.version == Version::HTTP_11 => Err(ProxyError::BadRequest("HTTP/1.1 request without Host")),
-        host => Ok(host),
-    }
-}
-
-/// The body to stream upstream; refuses a declared length over the limit up front.
-fn request_body(parts: &http::request::Parts, body: Incoming, limit: u64) -> Result<RequestBody, ProxyError> {
+/// The body to stream upstream; refuses a declared length over the limit up
+/// front and writes the length canonically (`005` → `5`).
+fn request_body(parts: &mut http::request::Parts, body: Incoming, peer: &Peer) -> Result<RequestBody, ProxyError> {
     if let Some(length) = parts.headers.get(header::CONTENT_LENGTH) {
+        let text = length.as_bytes();
         match length.to_str().ok().and_then(|l| l.parse::<u64>().ok()) {
-            Some(n) if n > limit => return Err(ProxyError::PayloadTooLarge { limit }),
+            Some(n) if n > peer.max_body_bytes => return Err(ProxyError::PayloadTooLarge { limit: peer.max_body_bytes }),
+            Some(n) if text.len() > 1 && text[0] == b'0' => {
+                parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
             Some(_) => {}
             None => return Err(ProxyError::BadRequest("invalid Content-Length")),
         }
     }
-    Ok(if http_body::Body::is_end_stream(&body) { RequestBody::empty() } else { RequestBody::new(body, limit) })
+    Ok(if http_body::Body::is_end_stream(&body) {
+        RequestBody::empty()
+    } else {
+        RequestBody::new(body, peer.max_body_bytes, peer.body_timeout)
+    })
+}
+
+/// `path?query` as a request target.
+fn origin_form(path: &str, query: Option<&str>) -> Result<Uri, ProxyError> {
+    let target = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    Uri::try_from(target).map_err(|_| ProxyError::BadRequest("invalid path"))
 }
 
 fn body_error(e: BodyError) -> ProxyError {
     match e {
         BodyError::TooLarge(_) => ProxyError::PayloadTooLarge { limit: 0 },
         BodyError::Client(_) => ProxyError::BadRequest("malformed request body"),
+        BodyError::Stalled(_) => ProxyError::BodyTimeout,
     }
 }
 
@@ -164,19 +166,45 @@ async fn forward(
     grpc: bool,
 ) -> Result<(Response<ResponseBody>, Option<SocketAddr>), ProxyError> {
     let (mut parts, body) = req.into_parts();
-    let host_value = request_host(&parts)?;
-    let host = host_value.as_ref().and_then(|v| v.to_str().ok()).map(strip_port);
-    let mut body = request_body(&parts, body, peer.max_body_bytes)?;
+    // One authority: routed by, sent as `Host` and as `X-Forwarded-Host`.
+    let authority = authority::of_request(&parts)?;
+    if let Some(authority) = &authority {
+        if parts.headers.get(header::HOST) != Some(&authority.value) {
+            parts.headers.insert(header::HOST, authority.value.clone());
+        }
+    }
+    let mut body = request_body(&mut parts, body, peer)?;
 
+    // One path: normalised once, then routed by, seen by the plugins and
+    // forwarded (a backend that normalises finds nothing left to resolve).
+    let rules = state.path_rules(peer.listener);
+    match request_target::normalize_path(parts.uri.path(), &rules) {
+        Ok(Cow::Borrowed(_)) => {}
+        Ok(Cow::Owned(path)) => parts.uri = origin_form(&path, parts.uri.query())?,
+        Err(e) => return Err(ProxyError::BadRequest(e.reason())),
+    }
     let router = state.router(peer.listener);
+    let host = authority.as_ref().map(Authority::host);
     let route = router.find(host, parts.uri.path()).ok_or(ProxyError::NoRoute)?;
+    // A servlet container reads `/a;x/b` as `/a/b`, nginx as it is: when the
+    // two readings take different routes, no route's policy fits both.
+    if let Some(plain) = request_target::without_parameters(parts.uri.path()) {
+        if !router.find(host, &plain).is_some_and(|other| std::ptr::eq(other, route)) {
+            return Err(ProxyError::BadRequest("path parameters change the route"));
+        }
+    }
+    let host_value = authority.map(|a| a.value);
     let upstream: &Upstream = &route.upstream;
+    let inbound = inbound::settle(&mut parts.headers, &route.identity_headers)?;
     // The client's hop-by-hop headers describe its connection, not the request:
     // they go before the plugins see it, so that a client cannot have a header
     // a plugin adds (a consumer id, say) removed by naming it in `Connection`.
     let hop_by_hop = headers::HopByHop::scan(&parts.headers);
-    let upgrade = if hop_by_hop.upgrade() { upgrade::requested(parts.version, &parts.headers) } else { None };
-    let chunked = hop_by_hop.transfer_encoding();
+    let upgrade = if hop_by_hop.upgrade() {
+        upgrade::requested(parts.version, &parts.headers).and_then(|asked| upgrade::allowed(&asked, &route.upgrades))
+    } else {
+        None
+    };
     headers::remove_found(&mut parts.headers, hop_by_hop);
     // Plugins see the request as the client sent it and may change it (or answer).
     let mut phase = middleware::request(route, state, peer, &mut parts)?;
@@ -191,14 +219,9 @@ async fn forward(
     let exchanged: Result<(Response<ResponseBody>, SocketAddr), ProxyError> = 'exchange: {
         let original = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         parts.uri = if route.strip_prefix {
-            let path = router::strip(&route.path_prefix, original.path());
-            let with_query = match original.query() {
-                Some(query) => format!("{path}?{query}"),
-                None => path,
-            };
-            match Uri::try_from(with_query) {
+            match origin_form(&router::strip(&route.path_prefix, original.path()), original.query()) {
                 Ok(uri) => uri,
-                Err(_) => break 'exchange Err(ProxyError::BadRequest("invalid path")),
+                Err(e) => break 'exchange Err(e),
             }
         } else {
             Uri::from(original.clone())
@@ -211,12 +234,23 @@ async fn forward(
             client_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         }
         let forwarded = headers::Forwarded { client: &peer.ip_value, proto: peer.scheme, host: host_value.as_ref() };
+        if inbound.forwarded {
+            forwarded.extend_rfc7239(&mut parts.headers);
+        }
         if let (HostHeader::Pass, Some(host)) = (&upstream.config.host_header, &host_value) {
             if !parts.headers.contains_key(header::HOST) {
                 parts.headers.insert(header::HOST, host.clone());
             }
         }
-
+        // The first bytes of a body arrive before an upstream slot is taken: a
+        // client that never sends its body holds no slot, and is answered 408
+        // at the body timeout. (Not for gRPC: a stream's first message may
+        // come only after the server's.)
+        if !http_body::Body::is_end_stream(&body) && !grpc {
+            if let Err(e) = Box::pin(body.prefetch()).await {
+                break 'exchange Err(body_error(e));
+            }
+        }
         let Some(_slot) = upstream.enter() else {
             break 'exchange Err(degrade::unavailable(route, &parts.headers, "is at its concurrency limit"));
         };
@@ -224,11 +258,6 @@ async fn forward(
         let pick = PickContext { uri: original.as_str(), client_ip: peer.addr.ip(), headers: &parts.headers };
         let mut tried = Vec::new();
         let mut chosen = targets.pick(&pick, &tried);
-        if chunked {
-            if let Err(e) = Box::pin(body.prefetch()).await {
-                break 'exchange Err(body_error(e));
-            }
-        }
         let mut req = Request::from_parts(parts, body);
         // Our own HTTP/1.1 exchange writes the X-Forwarded-* headers as it encodes
         // the head; the other paths get them in the header map.
@@ -242,6 +271,14 @@ async fn forward(
             };
             let target = &targets.targets[index];
             match &upstream.config.host_header {
+                // HTTP/1.0 without Host: the route's host if it names one, else the target's.
+                HostHeader::Pass if host_value.is_none() && !req.headers().contains_key(header::HOST) => {
+                    let host = match &route.host {
+                        Some(crate::config::HostPattern::Exact(name)) => HeaderValue::from_str(name).ok(),
+                        _ => None,
+                    };
+                    req.headers_mut().insert(header::HOST, host.unwrap_or_else(|| target.authority.clone()));
+                }
                 HostHeader::Pass => {}
                 HostHeader::Target => {
                     req.headers_mut().insert(header::HOST, target.authority.clone());
@@ -313,6 +350,7 @@ fn exchange_failed(upstream: &Upstream, target: SocketAddr, fault: &body::FaultP
     match fault.get() {
         Some(BodyFault::TooLarge) => ProxyError::PayloadTooLarge { limit: 0 },
         Some(BodyFault::Malformed) => ProxyError::BadRequest("malformed request body"),
+        Some(BodyFault::Stalled) => ProxyError::BodyTimeout,
         None => ProxyError::Upstream { upstream: upstream.name().to_owned(), target, reason: Box::new(e) },
     }
 }
@@ -366,6 +404,7 @@ async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody
                 }))
             }
         };
+        fault.answered();
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
             return Ok(upgrade::switching(response, sender));
         }
@@ -373,13 +412,5 @@ async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody
         headers::remove_hop_by_hop(&mut parts.headers);
         let release = pool::Release { target, sender, keepalive: upstream.config.keepalive };
         return Ok(Response::from_parts(parts, ResponseBody::Upstream(UpstreamBody::new(body, release))));
-    }
-}
-
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-fn strip_port(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(colon) if !host[colon..].contains(']') => &host[..colon],
-        _ => host,
     }
 }

@@ -1,6 +1,6 @@
 //! Which route a request takes: host (exact, then wildcard, then any) and the
 //! longest matching path prefix. Prefixes match whole segments: `/api` matches
-//! `/api` and `/api/users`, not `/apiary`.
+//! `/api`, `/api/users` and `/api;v=1`, not `/apiary`.
 
 #[cfg(test)]
 mod tests;
@@ -22,6 +22,10 @@ pub struct Route {
     pub fallback: Option<Arc<FallbackConfig>>,
     /// The route's Wasm middleware, in order (empty: none).
     pub chain: Chain,
+    /// Protocols a client may upgrade to here (lower case).
+    pub upgrades: Vec<String>,
+    /// Headers removed from clients' requests (what auth plugins set).
+    pub identity_headers: Vec<http::HeaderName>,
 }
 
 /// The routes of one listener, most specific first.
@@ -60,9 +64,15 @@ impl Router {
     }
 }
 
+/// `;` ends a segment too: a backend that takes path parameters (Tomcat,
+/// Jetty) serves `/admin;x/secret` as `/admin/secret`, so it must take the
+/// `/admin` route here; and so does `%3B` (normalised paths spell it so),
+/// which nginx decodes to `;`.
 fn prefix_matches(prefix: &str, path: &str) -> bool {
     match path.strip_prefix(prefix) {
-        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        Some(rest) => {
+            prefix.ends_with('/') || rest.is_empty() || rest.starts_with(['/', ';']) || rest.starts_with("%3B")
+        }
         None => false,
     }
 }
@@ -86,5 +96,7 @@ pub fn route_from_config(config: &RouteConfig, upstream: Arc<Upstream>, chain: C
         upstream,
         fallback: config.fallback.clone(),
         chain,
+        upgrades: config.upgrades.clone(),
+        identity_headers: config.identity_headers.clone(),
     }
 }

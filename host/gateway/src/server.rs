@@ -3,7 +3,7 @@
 //! listener, so the kernel spreads connections and a request lives on one core.
 
 mod bind;
-mod connection;
+pub(crate) mod connection;
 pub mod strict_http1;
 mod tcp;
 mod tls;
@@ -75,6 +75,7 @@ impl Gateway {
                 index,
                 limits: config.limits,
                 permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+                accept_errors: crate::accept::ErrorLog::new(&config.name),
             });
             for (worker, socket) in listener.sockets.into_iter().enumerate() {
                 per_worker[worker % workers].push((shared.clone(), socket));
@@ -210,6 +211,7 @@ async fn accept_loop(
     let builder = Arc::new(builder);
     // Connections of this accept loop still running, for the drain at shutdown.
     let live = watch::Sender::new(0usize);
+    let mut backoff = crate::accept::backoff();
 
     while !*shutdown.borrow() {
         // At max_connections, stop accepting: new clients wait in the backlog.
@@ -227,14 +229,18 @@ async fn accept_loop(
             accepted = socket.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of file descriptors or a transient error: back off a moment
-                    // instead of spinning, and keep serving the connections we have.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
+                    // Out of file descriptors or a transient error: back off instead
+                    // of spinning, and keep serving the connections we have.
+                    listener.accept_errors.failed(&e);
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.changed() => break,
+                        _ = tokio::time::sleep(backoff.next()) => continue,
+                    }
                 }
             },
         };
+        backoff.reset();
         let _ = stream.set_nodelay(true);
         let current = state.load_full();
         if current.tcp(listener.index).is_some() {
@@ -256,6 +262,7 @@ async fn accept_loop(
             scheme: if tls_config.is_some() { "https" } else { "http" },
             max_body_bytes: limits.max_body_bytes,
             idle_timeout: limits.idle_timeout,
+            body_timeout: limits.body_timeout,
         });
         let activity = Activity::new();
         let service = {
@@ -264,12 +271,16 @@ async fn accept_loop(
                 let in_flight = activity.request();
                 let snapshot = state.load_full();
                 let peer = peer.clone();
+                let (activity, h1_connect) = (activity.clone(), h1_connect(&req));
                 // Boxed: hyper keeps the request's future in its connection
                 // state and moves it there; a pointer moves for free, the
                 // future itself is a few kilobytes (measured: ~500 instructions
                 // of memcpy per request unboxed).
                 Box::pin(async move {
                     let response = proxy::handle(snapshot, peer, req).await;
+                    if switches(h1_connect, response.status()) {
+                        activity.switch();
+                    }
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
                 })
             })
@@ -306,4 +317,21 @@ struct ListenerShared {
     limits: Limits,
     /// One permit per open connection, across all workers (`max_connections`).
     permits: Arc<Semaphore>,
+    /// Accept failures, logged at a bounded rate across all workers.
+    accept_errors: crate::accept::ErrorLog,
+}
+
+/// Whether a request is HTTP/1 (`Some`) and a `CONNECT` (`true`): what decides,
+/// with the answer's status, whether hyper switches the connection's protocol.
+fn h1_connect<B>(req: &http::Request<B>) -> Option<bool> {
+    (req.version() < http::Version::HTTP_2).then(|| req.method() == http::Method::CONNECT)
+}
+
+/// hyper hands an HTTP/1 connection over to another protocol after a `101`, or
+/// a 2xx to `CONNECT`; the strict reader must then stop reading it as HTTP/1.
+fn switches(h1_connect: Option<bool>, status: http::StatusCode) -> bool {
+    match h1_connect {
+        Some(connect) => status == http::StatusCode::SWITCHING_PROTOCOLS || connect && status.is_success(),
+        None => false,
+    }
 }

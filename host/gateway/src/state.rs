@@ -8,6 +8,7 @@ use crate::config::{Config, ListenerProtocol, TcpProxy};
 use wasmgate_plugin::Chain;
 
 use crate::plugins::{Plugins, PluginsError};
+use crate::request_target::PathRules;
 use crate::router::{route_from_config, Router};
 use crate::upstream::Upstream;
 
@@ -22,6 +23,8 @@ pub struct State {
     protocols: Vec<ListenerProtocol>,
     /// Listener names in config order.
     listener_names: Vec<Arc<str>>,
+    /// How each listener normalises request paths, in config order.
+    path_rules: Vec<PathRules>,
 }
 
 impl State {
@@ -61,12 +64,18 @@ impl State {
         }
         let protocols = config.listeners.iter().map(|l| l.protocol.clone()).collect();
         let listener_names = config.listeners.iter().map(|l| Arc::from(l.name.as_str())).collect();
-        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names })
+        let path_rules = config.listeners.iter().map(|l| l.path_rules).collect();
+        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names, path_rules })
     }
 
     /// A listener's name, for plugins' request context.
     pub fn listener_name(&self, listener: usize) -> Arc<str> {
         self.listener_names.get(listener).cloned().unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// A listener's path normalisation rules.
+    pub fn path_rules(&self, listener: usize) -> PathRules {
+        self.path_rules.get(listener).copied().unwrap_or_default()
     }
 
     pub fn router(&self, listener: usize) -> &Router {

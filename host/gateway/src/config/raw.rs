@@ -29,6 +29,16 @@ pub struct RawConfig {
     pub log: RawLog,
     pub admin: Option<RawAdmin>,
     pub plugins: Option<plugins::RawPlugins>,
+    #[serde(default)]
+    pub security: RawSecurity,
+}
+
+/// `[security]`: what the gateway owns of every incoming request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurity {
+    /// Headers only the gateway's auth plugins may set (default `["x-consumer-id"]`).
+    pub identity_headers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +57,8 @@ pub struct RawListener {
     pub upstream: Option<String>,
     /// `tcp` only: `v1` or `v2`.
     pub proxy_protocol: Option<String>,
+    /// `refuse` (the default) or `keep`: what `%2F` in a request path does.
+    pub encoded_slashes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +72,8 @@ pub struct RawLimits {
     pub idle_timeout: Option<Duration>,
     pub max_connections: Option<usize>,
     pub max_concurrent_streams: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub body_timeout: Option<Duration>,
 }
 
 fn default_protocol() -> String {
@@ -79,6 +93,11 @@ pub struct RawRoute {
     pub fallback: Option<RawFallback>,
     #[serde(default)]
     pub plugins: Vec<plugins::RawPluginRef>,
+    /// Protocols a client may upgrade to on this route (default `["websocket"]`).
+    pub upgrades: Option<Vec<String>>,
+    /// Pass the client's identity headers (see `[security]`) instead of removing them.
+    #[serde(default)]
+    pub trust_identity_headers: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use super::raw::{RawConfig, RawListener, RawRoute, RawUpstream};
 use super::*;
+use crate::request_target::{route_prefix_problem, EncodedSlash, PathRules};
 
 mod discovery;
 mod plugins;
 mod protocols;
 mod resilience;
+mod security;
 
 type Invalid = (String, String);
 
@@ -31,7 +33,9 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
     check_unique(upstreams.iter().map(|u| u.name.as_str()), "upstream")?;
     let listeners = listeners(&raw.listener, &upstreams, base)?;
     let plugins = raw.plugins.as_ref().map(|p| plugins::plugins(p, base)).transpose()?;
-    let routes = routes(&raw.route, &listeners, &upstreams, plugins.is_some())?;
+    let mut routes = routes(&raw.route, &listeners, &upstreams, plugins.is_some())?;
+    let security = security::security(&raw.security, &routes)?;
+    security::apply(&security, &raw.route, &mut routes);
     protocols::check_routes(&routes, &listeners)?;
 
     let workers = match raw.runtime.workers {
@@ -54,7 +58,7 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
             return Err(invalid("admin.address", format!("{} is listener `{}`'s address", admin.address, l.name)));
         }
     }
-    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None })
+    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None, security })
 }
 
 fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), Invalid> {
@@ -85,9 +89,22 @@ fn listeners(raw: &[RawListener], upstreams: &[UpstreamConfig], base: &std::path
             }
             let protocol = protocols::listener(l, &format!("listener[{i}]"), upstreams, base)?;
             let limits = limits(&l.limits, &key("limits"))?;
-            Ok(ListenerConfig { name: l.name.clone(), address, protocol, limits })
+            let path_rules = path_rules(l, &protocol, &key("encoded_slashes"))?;
+            Ok(ListenerConfig { name: l.name.clone(), address, protocol, limits, path_rules })
         })
         .collect()
+}
+
+fn path_rules(l: &RawListener, protocol: &ListenerProtocol, key: &str) -> Result<PathRules, Invalid> {
+    let encoded_slash = match l.encoded_slashes.as_deref() {
+        None | Some("refuse") => EncodedSlash::Refuse,
+        Some("keep") => EncodedSlash::Keep,
+        Some(other) => return Err(invalid(key, format!("`{other}` is not one of: refuse, keep"))),
+    };
+    if l.encoded_slashes.is_some() && matches!(protocol, ListenerProtocol::Tcp(_)) {
+        return Err(invalid(key, "only applies to protocol = \"http\" or \"https\""));
+    }
+    Ok(PathRules { encoded_slash })
 }
 
 fn limits(raw: &super::raw::RawLimits, key: &str) -> Result<Limits, Invalid> {
@@ -100,6 +117,7 @@ fn limits(raw: &super::raw::RawLimits, key: &str) -> Result<Limits, Invalid> {
         idle_timeout: positive(raw.idle_timeout, d.idle_timeout, &k("idle_timeout"))?,
         max_connections: raw.max_connections.unwrap_or(d.max_connections),
         max_concurrent_streams: raw.max_concurrent_streams.unwrap_or(d.max_concurrent_streams),
+        body_timeout: positive(raw.body_timeout, d.body_timeout, &k("body_timeout"))?,
     };
     if !(8192..=1024 * 1024).contains(&limits.max_header_bytes) {
         return Err(invalid(k("max_header_bytes"), "must be between 8192 and 1048576"));
@@ -277,6 +295,9 @@ fn routes(
             if path_prefix.contains(['?', '#', ' ']) {
                 return Err(invalid(key("path_prefix"), format!("`{path_prefix}` must be a plain path")));
             }
+            if let Some(reason) = route_prefix_problem(&path_prefix) {
+                return Err(invalid(key("path_prefix"), reason));
+            }
             let name = r.name.clone().unwrap_or_else(|| format!("route{i}"));
             if name.is_empty() {
                 return Err(invalid(key("name"), "must not be empty"));
@@ -294,7 +315,20 @@ fn routes(
             let fallback = r.fallback.as_ref().map(|f| resilience::fallback(f, &key("fallback"))).transpose()?;
             let fallback = fallback.map(std::sync::Arc::new);
             let plugins = plugins::plugin_refs(&r.plugins, &key("plugins"), have_plugin_runtime)?;
-            Ok(RouteConfig { name, listener, host, path_prefix, strip_prefix: r.strip_prefix, upstream, fallback, plugins })
+            let upgrades = security::upgrades(r.upgrades.as_deref(), &key("upgrades"))?;
+            Ok(RouteConfig {
+                name,
+                listener,
+                host,
+                path_prefix,
+                strip_prefix: r.strip_prefix,
+                upstream,
+                fallback,
+                plugins,
+                upgrades,
+                // Filled in by `security::apply` once every route's plugins are known.
+                identity_headers: Vec::new(),
+            })
         })
         .collect()
 }

@@ -4,13 +4,14 @@
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::ready;
 use std::task::{Context, Poll};
+use std::future::Future;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio::time::Sleep;
 
 use super::pool::Release;
 
@@ -26,8 +27,18 @@ pub struct RequestBody {
 }
 
 enum Kind {
-    Incoming { body: Incoming, first: Option<Frame<Bytes>> },
+    Incoming { body: Incoming, first: Option<Frame<Bytes>>, stall: Stall },
     Empty,
+}
+
+/// The body timeout: the longest the client may send nothing while the body is
+/// read. The timer exists only once a read had to wait (most bodies arrive with
+/// their head and never need one) and is re-armed after each frame.
+struct Stall {
+    timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// A frame arrived since the timer was last armed.
+    progressed: bool,
 }
 
 /// Why a request body stopped early.
@@ -35,6 +46,8 @@ enum Kind {
 pub enum BodyFault {
     TooLarge,
     Malformed,
+    /// The client sent nothing for the listener's `body_timeout`.
+    Stalled,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +56,15 @@ pub enum BodyError {
     TooLarge(u64),
     #[error("request body: {0}")]
     Client(#[from] hyper::Error),
+    #[error("request body: nothing received for {0:?}")]
+    Stalled(Duration),
 }
 
 impl RequestBody {
-    pub fn new(body: Incoming, limit: u64) -> RequestBody {
-        RequestBody { kind: Kind::Incoming { body, first: None }, remaining: limit, fault: Some(Arc::default()) }
+    /// `timeout`: the listener's `body_timeout`, between reads.
+    pub fn new(body: Incoming, limit: u64, timeout: Duration) -> RequestBody {
+        let stall = Stall { timeout, timer: None, progressed: false };
+        RequestBody { kind: Kind::Incoming { body, first: None, stall }, remaining: limit, fault: Some(Arc::default()) }
     }
 
     pub fn empty() -> RequestBody {
@@ -55,32 +72,54 @@ impl RequestBody {
     }
 
     /// Reads the first frame now, before anything is sent upstream, so a body that
-    /// is broken from its first bytes (a bad chunk size) is refused before any
-    /// upstream sees the request.
+    /// is broken from its first bytes (a bad chunk size) or never starts is
+    /// refused before any upstream (or an upstream's concurrency slot) is taken.
     pub async fn prefetch(&mut self) -> Result<(), BodyError> {
-        let Kind::Incoming { body, first: None } = &mut self.kind else {
+        if !matches!(self.kind, Kind::Incoming { first: None, .. }) {
             return Ok(());
-        };
-        let Some(frame) = body.frame().await else {
-            return Ok(());
-        };
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(e) => {
-                self.record(BodyFault::Malformed);
-                return Err(BodyError::Client(e));
-            }
-        };
-        let len = frame.data_ref().map_or(0, |d| d.len() as u64);
-        if len > self.remaining {
-            self.record(BodyFault::TooLarge);
-            return Err(BodyError::TooLarge(len));
         }
-        self.remaining -= len;
+        let Some(frame) = std::future::poll_fn(|cx| self.poll_incoming(cx)).await else {
+            return Ok(());
+        };
+        let frame = frame?;
         if let Kind::Incoming { first, .. } = &mut self.kind {
             *first = Some(frame);
         }
         Ok(())
+    }
+
+    /// The next frame of the client's body, counted against the limit and
+    /// under the body timeout.
+    fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let Kind::Incoming { body, stall, .. } = &mut self.kind else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(body).poll_frame(cx);
+        let frame = match polled {
+            Poll::Pending => {
+                let answered = self.fault.as_ref().is_some_and(|cell| cell.load(Ordering::Relaxed) & ANSWERED != 0);
+                if !answered && stall.waited(cx).is_ready() {
+                    let timeout = stall.timeout;
+                    self.record(BodyFault::Stalled);
+                    return Poll::Ready(Some(Err(BodyError::Stalled(timeout))));
+                }
+                return Poll::Pending;
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => {
+                self.record(BodyFault::Malformed);
+                return Poll::Ready(Some(Err(BodyError::Client(e))));
+            }
+            Poll::Ready(Some(Ok(frame))) => frame,
+        };
+        stall.progressed = true;
+        let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+        if len > self.remaining {
+            self.record(BodyFault::TooLarge);
+            return Poll::Ready(Some(Err(BodyError::TooLarge(len))));
+        }
+        self.remaining -= len;
+        Poll::Ready(Some(Ok(frame)))
     }
 
     /// A handle that tells, after the body was handed to the upstream connection,
@@ -91,20 +130,57 @@ impl RequestBody {
 
     fn record(&self, fault: BodyFault) {
         if let Some(cell) = &self.fault {
-            cell.store(fault as u8 + 1, Ordering::Relaxed);
+            cell.fetch_or(fault.bit(), Ordering::Relaxed);
+        }
+    }
+
+}
+
+impl Stall {
+    /// Polls the timer, arming it (again) when the body waits for the first
+    /// time or for the first time since a frame arrived.
+    fn waited(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match &mut self.timer {
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            Some(timer) if self.progressed => timer.as_mut().reset(deadline),
+            Some(_) => {}
+        }
+        self.progressed = false;
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().poll(cx),
+            None => Poll::Pending,
         }
     }
 }
 
-/// Reads the fault a `RequestBody` recorded.
+/// Reads the fault a `RequestBody` recorded; tells it when the upstream answered.
 pub struct FaultProbe(Option<Arc<AtomicU8>>);
+
+/// The upstream's response head arrived: what is left of the request body
+/// belongs to a streaming exchange (a gRPC bidirectional stream, an upload the
+/// server answered early) and is no longer under the body timeout.
+const ANSWERED: u8 = 0x80;
 
 impl FaultProbe {
     pub fn get(&self) -> Option<BodyFault> {
-        match self.0.as_ref()?.load(Ordering::Relaxed) {
-            1 => Some(BodyFault::TooLarge),
-            2 => Some(BodyFault::Malformed),
-            _ => None,
+        let bits = self.0.as_ref()?.load(Ordering::Relaxed);
+        [BodyFault::TooLarge, BodyFault::Malformed, BodyFault::Stalled].into_iter().find(|f| bits & f.bit() != 0)
+    }
+
+    pub fn answered(&self) {
+        if let Some(cell) = &self.0 {
+            cell.fetch_or(ANSWERED, Ordering::Relaxed);
+        }
+    }
+}
+
+impl BodyFault {
+    fn bit(self) -> u8 {
+        match self {
+            BodyFault::TooLarge => 1,
+            BodyFault::Malformed => 2,
+            BodyFault::Stalled => 4,
         }
     }
 }
@@ -115,41 +191,25 @@ impl Body for RequestBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        let Kind::Incoming { body, first } = &mut this.kind else {
-            return Poll::Ready(None);
-        };
-        if let Some(frame) = first.take() {
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        match ready!(Pin::new(body).poll_frame(cx)) {
-            None => Poll::Ready(None),
-            Some(Err(e)) => {
-                this.record(BodyFault::Malformed);
-                Poll::Ready(Some(Err(BodyError::Client(e))))
-            }
-            Some(Ok(frame)) => {
-                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
-                if len > this.remaining {
-                    this.record(BodyFault::TooLarge);
-                    return Poll::Ready(Some(Err(BodyError::TooLarge(len))));
-                }
-                this.remaining -= len;
-                Poll::Ready(Some(Ok(frame)))
+        if let Kind::Incoming { first, .. } = &mut this.kind {
+            if let Some(frame) = first.take() {
+                return Poll::Ready(Some(Ok(frame)));
             }
         }
+        this.poll_incoming(cx)
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Incoming { body, first } => first.is_none() && body.is_end_stream(),
+            Kind::Incoming { body, first, .. } => first.is_none() && body.is_end_stream(),
             Kind::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Incoming { body, first: None } => body.size_hint(),
-            Kind::Incoming { body, first: Some(frame) } => {
+            Kind::Incoming { body, first: None, .. } => body.size_hint(),
+            Kind::Incoming { body, first: Some(frame), .. } => {
                 let extra = frame.data_ref().map_or(0, |d| d.len() as u64);
                 let inner = body.size_hint();
                 let mut hint = SizeHint::new();

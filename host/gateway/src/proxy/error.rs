@@ -15,6 +15,9 @@ pub enum ProxyError {
     BadRequest(&'static str),
     #[error("request body is larger than the listener allows")]
     PayloadTooLarge { limit: u64 },
+    /// The client stopped sending its body for the listener's `body_timeout`.
+    #[error("the request body stalled")]
+    BodyTimeout,
     #[error("no route for this host and path")]
     NoRoute,
     /// No target to offer, or the upstream is at its concurrency limit.
@@ -55,6 +58,7 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream { .. } | ProxyError::BadGatewayBody => {
@@ -91,7 +95,7 @@ impl ProxyError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
-        if matches!(self, ProxyError::BadRequest(_) | ProxyError::PayloadTooLarge { .. }) {
+        if matches!(self, ProxyError::BadRequest(_) | ProxyError::PayloadTooLarge { .. } | ProxyError::BodyTimeout) {
             response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
         response

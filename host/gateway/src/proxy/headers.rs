@@ -22,8 +22,8 @@ pub fn is_fixed_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Which hop-by-hop headers a message has: found in one pass over its header
-/// names, which also answers the proxy's questions about them (is the body
-/// chunked, is an upgrade asked for) without looking each one up again.
+/// names, which also answers whether an upgrade is asked for without looking
+/// it up again.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HopByHop {
     present: [bool; 6],
@@ -41,10 +41,6 @@ impl HopByHop {
             }
         }
         found
-    }
-
-    pub fn transfer_encoding(&self) -> bool {
-        self.present[4]
     }
 
     pub fn upgrade(&self) -> bool {
@@ -132,6 +128,37 @@ impl Forwarded<'_> {
         headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(self.proto));
         if let Some(host) = self.host {
             headers.insert(X_FORWARDED_HOST.clone(), host.clone());
+        }
+    }
+
+    /// Appends the gateway's element to the client's `Forwarded` chain (RFC
+    /// 7239), like `X-Forwarded-For`: the last element is always the gateway's
+    /// view of the client. Only called when the client sent one.
+    pub fn extend_rfc7239(&self, headers: &mut HeaderMap) {
+        let mut chain = Vec::with_capacity(96);
+        for value in headers.get_all(header::FORWARDED) {
+            chain.extend_from_slice(value.as_bytes());
+            chain.extend_from_slice(b", ");
+        }
+        chain.extend_from_slice(b"for=");
+        let client = self.client.as_bytes();
+        // An IPv6 address is written `"[::1]"` (a quoted string: `:` is not a token character).
+        if client.contains(&b':') {
+            chain.extend_from_slice(b"\"[");
+            chain.extend_from_slice(client);
+            chain.extend_from_slice(b"]\"");
+        } else {
+            chain.extend_from_slice(client);
+        }
+        if let Some(host) = self.host {
+            chain.extend_from_slice(b";host=\"");
+            chain.extend_from_slice(host.as_bytes());
+            chain.push(b'"');
+        }
+        chain.extend_from_slice(b";proto=");
+        chain.extend_from_slice(self.proto.as_bytes());
+        if let Ok(value) = HeaderValue::from_bytes(&chain) {
+            headers.insert(header::FORWARDED, value);
         }
     }
 
@@ -238,6 +265,18 @@ mod tests {
             "x-forwarded-for: 1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1\r\nx-real-ip: 127.0.0.1\r\n\
              x-forwarded-proto: http\r\nx-forwarded-host: a.test\r\n"
         );
+    }
+
+    #[test]
+    fn the_forwarded_chain_gets_the_gateways_element() {
+        let (client, host) = (ip_value("::1".parse().unwrap()), "a.test:8080".parse().unwrap());
+        let forwarded = Forwarded { client: &client, proto: "https", host: Some(&host) };
+        let mut h = HeaderMap::new();
+        h.append(header::FORWARDED, "for=1.2.3.4".parse().unwrap());
+        h.append(header::FORWARDED, "for=5.6.7.8;proto=http".parse().unwrap());
+        forwarded.extend_rfc7239(&mut h);
+        assert_eq!(h.get_all(header::FORWARDED).iter().count(), 1);
+        assert_eq!(h[header::FORWARDED], r#"for=1.2.3.4, for=5.6.7.8;proto=http, for="[::1]";host="a.test:8080";proto=https"#);
     }
 
     #[test]

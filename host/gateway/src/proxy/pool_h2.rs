@@ -144,6 +144,7 @@ pub(super) async fn send(upstream: &Upstream, target: &Target, mut req: Request<
                 }))
             }
         };
+        fault.answered();
         let (mut parts, body) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
         return Ok(Response::from_parts(parts, ResponseBody::Upstream(UpstreamBody::unpooled(body))));

@@ -35,6 +35,27 @@ pub fn requested(version: Version, headers: &HeaderMap) -> Option<HeaderValue> {
     asks.then(|| upgrade.clone())
 }
 
+/// The protocols of `Upgrade` the route allows (`websocket` by default), as
+/// the value to send upstream; `None` when none is allowed: the request then
+/// goes on as a plain request without its `Upgrade` (so `h2c`, which the
+/// config cannot allow, never reaches a backend, RFC 9113 §3.1).
+pub fn allowed(requested: &HeaderValue, allowlist: &[String]) -> Option<HeaderValue> {
+    let text = requested.to_str().ok().filter(|t| !t.trim().is_empty())?;
+    let is_allowed = |protocol: &&str| {
+        let name = protocol.split('/').next().unwrap_or_default().trim();
+        allowlist.iter().any(|allowed| name.eq_ignore_ascii_case(allowed))
+    };
+    let mut protocols = text.split(',').map(str::trim).filter(|p| !p.is_empty());
+    if protocols.clone().all(|p| is_allowed(&p)) {
+        return Some(requested.clone());
+    }
+    let kept: Vec<&str> = protocols.by_ref().filter(is_allowed).collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join(", ")).ok()
+}
+
 /// Puts back the two hop-by-hop headers an upgrade needs upstream.
 pub fn restore(headers: &mut HeaderMap, upgrade: HeaderValue) {
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -78,4 +99,25 @@ pub fn relay(mut response: Response<ResponseBody>, client: OnUpgrade, idle: Dura
         }
     });
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allowed_protocols_are_upgraded_to() {
+        let websocket = ["websocket".to_owned()];
+        let allowed = |value: &'static str, list: &[String]| {
+            allowed(&HeaderValue::from_static(value), list).map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(allowed("websocket", &websocket).as_deref(), Some("websocket"));
+        assert_eq!(allowed("WebSocket", &websocket).as_deref(), Some("WebSocket"));
+        assert_eq!(allowed("h2c", &websocket), None);
+        assert_eq!(allowed("h2c, websocket", &websocket).as_deref(), Some("websocket"));
+        assert_eq!(allowed("foo/2", &websocket), None);
+        assert_eq!(allowed("foo/2", &["foo".to_owned()]).as_deref(), Some("foo/2"));
+        assert_eq!(allowed(" ", &websocket), None);
+        assert_eq!(allowed("websocket", &[]), None);
+    }
 }

@@ -30,6 +30,9 @@ fn longest_prefix_wins_on_segment_boundaries() {
     assert_eq!(found(&r, None, "/api/usersx"), Some("api"));
     assert_eq!(found(&r, None, "/api"), Some("api"));
     assert_eq!(found(&r, None, "/apiary"), Some("root"));
+    // Path parameters end a segment (Tomcat's reading), spelt raw or encoded.
+    assert_eq!(found(&r, None, "/api;v=1/users"), Some("api"));
+    assert_eq!(found(&r, None, "/api%3Bx"), Some("api"));
     assert_eq!(found(&r, None, "/"), Some("root"));
 }
 

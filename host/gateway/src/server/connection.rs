@@ -8,7 +8,7 @@
 //! counts requests in flight until their response body is done).
 
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -37,6 +37,9 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// When the connection last became idle (no head being read, nothing in flight).
     idle_since: AtomicU64,
+    /// The connection switched protocols (we answered `101`, or 2xx to `CONNECT`):
+    /// the strict HTTP/1 reader stops watching its bytes.
+    upgraded: AtomicBool,
 }
 
 impl Activity {
@@ -44,7 +47,22 @@ impl Activity {
     /// and sends nothing gets `header_timeout`, not `idle_timeout`.
     pub fn new() -> Arc<Activity> {
         let now = now_ms();
-        Arc::new(Activity { head_started: AtomicU64::new(now), in_flight: AtomicUsize::new(0), idle_since: AtomicU64::new(now) })
+        Arc::new(Activity {
+            head_started: AtomicU64::new(now),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(now),
+            upgraded: AtomicBool::new(false),
+        })
+    }
+
+    /// The service is answering with a protocol switch. Called before the answer
+    /// is written, so before the client can send a byte of the new protocol.
+    pub fn switch(&self) {
+        self.upgraded.store(true, Ordering::Release);
+    }
+
+    pub fn switched(&self) -> bool {
+        self.upgraded.load(Ordering::Acquire)
     }
 
     /// A request head began to arrive; keeps the earlier start if one is running.

@@ -2,16 +2,29 @@
 //!
 //! hyper (following RFC 9112's leniencies) accepts a request carrying both
 //! `Content-Length` and `Transfer-Encoding` (it drops the length and closes the
-//! connection afterwards) and a bare LF as a line ending. A gateway passes requests
-//! on to servers that may read such messages differently, so wasmgate refuses them
-//! outright. This wrapper watches the bytes of each request head as they are read,
-//! follows the body framing to find the next head, and when a head is ambiguous it
-//! overwrites the offending byte with NUL before hyper sees it: hyper's parser then
-//! fails on that head and answers 400 and closes, and the request never reaches
-//! our service or an upstream.
+//! connection afterwards), a bare LF as a line ending and chunk-size lines RFC 9112
+//! does not allow (`5 \r\n`, any number of digits). A gateway passes requests on to
+//! servers that may read such messages differently, so wasmgate refuses them
+//! outright. This wrapper watches the bytes of every request on a connection as
+//! they are read, follows the body framing to find the next head, and poisons
+//! what it refuses before hyper sees it:
 //!
-//! It stops watching (passes bytes through) after an HTTP/2 preface, an `Upgrade`
-//! or `CONNECT` request, or anything it cannot follow: hyper is still the parser.
+//! - in a head, one byte of the head becomes NUL: hyper's parser fails on that
+//!   head, answers 400 and closes, and the request never reaches our service;
+//! - in a body (a chunk-size line, the CRLF after chunk data, a trailer), the
+//!   offending byte becomes one hyper's chunk decoder fails on there: the body
+//!   fails and the request gets 400.
+//!
+//! After a refusal every further byte read on the connection becomes NUL (once a
+//! refused head has ended, so that hyper sees it whole and fails on it): nothing
+//! that follows can ever be parsed as a request.
+//!
+//! An `Upgrade` or `CONNECT` request changes nothing by itself: the answer may be an
+//! ordinary one, and then the next request is read as strictly as the first. Only
+//! once the connection has switched protocols (`Activity::switched`) do the bytes
+//! pass untouched. After an HTTP/2 preface this counts control frames instead.
+
+mod chunk_line;
 
 use std::io;
 use std::pin::Pin;
@@ -22,6 +35,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connection::Activity;
+use chunk_line::{ChunkLine, Step};
 
 /// The longest header line whose content we inspect; longer `Content-Length` or
 /// `Transfer-Encoding` lines are refused, other long lines are passed to hyper.
@@ -33,7 +47,8 @@ pub struct StrictHttp1<T> {
 }
 
 impl<T> StrictHttp1<T> {
-    /// `activity` learns when each request head starts and ends (for the header timeout).
+    /// `activity` learns when each request head starts and ends (for the header
+    /// timeout) and tells when the connection has switched protocols.
     pub fn new(inner: T, activity: Arc<Activity>) -> StrictHttp1<T> {
         StrictHttp1 { inner, framing: Framing { activity: Some(activity), ..Framing::default() } }
     }
@@ -88,12 +103,12 @@ enum State {
     Head,
     /// Skipping a body of known length.
     Body(u64),
-    /// Reading a chunk-size line (hex size, optional extension, CRLF).
-    ChunkSize { size: u64, digits: u8, in_extension: bool },
+    /// Reading a chunk-size line (hex size, optional extensions, CRLF).
+    ChunkSize(ChunkLine),
     /// Skipping chunk data.
     ChunkData(u64),
-    /// Expecting the CRLF that ends chunk data.
-    ChunkEnd,
+    /// Expecting the CRLF that ends chunk data (the CR was read).
+    ChunkEnd { cr: bool },
     /// Reading trailer lines after the last chunk, until an empty line.
     Trailers,
     /// Skipping the rest of the HTTP/2 connection preface.
@@ -102,8 +117,15 @@ enum State {
     H2FrameHeader(u8),
     /// Skipping an HTTP/2 frame payload.
     H2Payload(u32),
-    /// Not watching any more; hyper alone parses from here.
+    /// The connection switched protocols; hyper is no longer parsing HTTP/1 on it.
     Passthrough,
+    /// A head was refused and one of its bytes poisoned; its remaining bytes pass
+    /// (hyper needs its end to parse it, and fail) up to the empty line that ends
+    /// it. The number says how much of that end was just read: 1 after a LF, 2
+    /// after LF CR (hyper's own test for the end of a head: LF LF or LF CR LF).
+    RefusedHead(u8),
+    /// Something was refused: every further byte becomes NUL.
+    Refused,
 }
 
 /// HTTP/2 frames that each make the server answer (SETTINGS, PING) allowed per
@@ -111,6 +133,15 @@ enum State {
 /// connection rather than keep us busy acknowledging.
 const H2_CONTROL_FRAMES: u32 = 1000;
 const H2_CONTROL_WINDOW_MS: u64 = 10_000;
+
+/// Why and where a head (or trailer) line is refused.
+struct Refusal {
+    reason: &'static str,
+    /// The LF that ended the refused line.
+    at: usize,
+    /// The refused line was empty: the head ended with it.
+    ended: bool,
+}
 
 #[derive(Debug)]
 pub struct Framing {
@@ -125,17 +156,15 @@ pub struct Framing {
     content_lengths: Vec<u64>,
     transfer_encodings: u32,
     chunked_last: bool,
-    upgrade: bool,
-    /// Why the last head was refused (for tests and logs).
+    /// Why the connection was refused (for tests and logs).
     pub refused: Option<&'static str>,
-    /// Told when a head starts arriving and when we stop watching.
+    /// Told when a head starts arriving and when we stop watching; tells when the
+    /// connection switched protocols.
     activity: Option<Arc<Activity>>,
     /// Offset, in the bytes being scanned, of the first byte of the current head.
     head_began_at: Option<usize>,
     /// A head began in the bytes being scanned (not yet told to `activity`).
     start_pending: bool,
-    /// Offset of the byte being scanned.
-    at: usize,
     /// The HTTP/2 frame header being read.
     h2_header: [u8; 9],
     /// SETTINGS/PING frames in the current window, and when the window began.
@@ -153,12 +182,10 @@ impl Default for Framing {
             content_lengths: Vec::new(),
             transfer_encodings: 0,
             chunked_last: false,
-            upgrade: false,
             refused: None,
             activity: None,
             head_began_at: None,
             start_pending: false,
-            at: 0,
             h2_header: [0; 9],
             h2_control: (0, 0),
         }
@@ -166,9 +193,17 @@ impl Default for Framing {
 }
 
 impl Framing {
-    /// Follows `bytes` (just read) and poisons the byte at which a head turns out
-    /// to be ambiguous.
+    /// Follows `bytes` (just read) and poisons what it refuses.
     pub fn scan(&mut self, bytes: &mut [u8]) -> Result<(), &'static str> {
+        if self.reads_http1() && self.activity.as_ref().is_some_and(|a| a.switched()) {
+            // The gateway has answered `101` (or 2xx to CONNECT) and hyper handed
+            // the connection over: these bytes are the new protocol's. The flag is
+            // set before that answer is written, and a client only speaks the new
+            // protocol once it has read the answer (RFC 6455 §4.1, RFC 9110 §9.3.6),
+            // so no HTTP/1 byte it sent comes this way after the switch.
+            self.state = State::Passthrough;
+            self.head_finished();
+        }
         let result = self.scan_bytes(bytes);
         if std::mem::take(&mut self.start_pending) {
             if let Some(activity) = &self.activity {
@@ -176,6 +211,14 @@ impl Framing {
             }
         }
         result
+    }
+
+    /// Reading HTTP/1 requests (not an HTTP/2 connection, not done watching).
+    fn reads_http1(&self) -> bool {
+        !matches!(
+            self.state,
+            State::H2Preface(_) | State::H2FrameHeader(_) | State::H2Payload(_) | State::Passthrough | State::Refused
+        )
     }
 
     fn head_finished(&mut self) {
@@ -191,76 +234,125 @@ impl Framing {
         while i < bytes.len() {
             match self.state {
                 State::Passthrough => return Ok(()),
+                State::Refused => {
+                    bytes[i..].fill(0);
+                    return Ok(());
+                }
+                State::RefusedHead(seen) => i = self.pass_refused_head(bytes, i, seen),
                 State::H2Preface(left) => {
                     let skip = (left as usize).min(bytes.len() - i);
                     i += skip;
                     self.state =
                         if skip == left as usize { State::H2FrameHeader(0) } else { State::H2Preface(left - skip as u8) };
-                    continue;
                 }
                 State::H2Payload(left) => {
                     let skip = (left as usize).min(bytes.len() - i);
                     i += skip;
                     self.state = if skip == left as usize { State::H2FrameHeader(0) } else { State::H2Payload(left - skip as u32) };
-                    continue;
                 }
                 State::H2FrameHeader(have) => {
                     self.h2_header[have as usize] = bytes[i];
                     i += 1;
                     self.state = if have == 8 { self.h2_frame()? } else { State::H2FrameHeader(have + 1) };
-                    continue;
                 }
                 State::Body(remaining) => {
                     let skip = remaining.min((bytes.len() - i) as u64);
                     i += skip as usize;
                     self.state = if remaining == skip { State::Head } else { State::Body(remaining - skip) };
-                    continue;
                 }
                 State::ChunkData(remaining) => {
                     let skip = remaining.min((bytes.len() - i) as u64);
                     i += skip as usize;
-                    self.state = if remaining == skip { State::ChunkEnd } else { State::ChunkData(remaining - skip) };
-                    continue;
+                    self.state = if remaining == skip { State::ChunkEnd { cr: false } } else { State::ChunkData(remaining - skip) };
                 }
+                State::ChunkSize(line) => match line.step(bytes[i]) {
+                    Ok(step) => {
+                        self.state = match step {
+                            Step::More(line) => State::ChunkSize(line),
+                            Step::Done(0) => State::Trailers,
+                            Step::Done(size) => State::ChunkData(size),
+                        };
+                        i += 1;
+                    }
+                    Err(reason) => i = self.refuse_body(bytes, reason, i, line.poison()),
+                },
+                State::ChunkEnd { cr } => match (cr, bytes[i]) {
+                    (false, b'\r') | (true, b'\n') => {
+                        self.state = if cr { State::ChunkSize(ChunkLine::START) } else { State::ChunkEnd { cr: true } };
+                        i += 1;
+                    }
+                    // hyper's decoder wants exactly CRLF here: NUL fails it.
+                    _ => i = self.refuse_body(bytes, "chunk data not followed by CRLF", i, 0),
+                },
                 State::Head | State::Trailers => {
+                    let trailers = self.state == State::Trailers;
                     match self.head_run(bytes, i) {
                         Ok(next) => i = next,
-                        Err((reason, at)) => {
-                            tracing::debug!(reason, "refusing an ambiguous request head");
-                            self.refused = Some(reason);
-                            let at = self.poison_point(bytes, at);
-                            bytes[at] = 0;
-                            self.state = State::Passthrough;
-                            return Ok(());
-                        }
+                        // hyper takes any byte but CR within a trailer line, and
+                        // wants LF after a CR: a CR here, then NUL, fails it.
+                        Err(refusal) if trailers => i = self.refuse_body(bytes, refusal.reason, refusal.at, b'\r'),
+                        Err(refusal) => i = self.refuse_head(bytes, refusal),
                     }
-                    if matches!(self.state, State::Passthrough | State::H2Preface(_)) {
+                    if matches!(self.state, State::H2Preface(_)) {
                         self.head_finished();
                     }
-                    continue;
                 }
-                _ => {}
-            }
-            self.at = i;
-            if let Err(reason) = self.byte(bytes[i]) {
-                tracing::debug!(reason, "refusing an ambiguous request head");
-                self.refused = Some(reason);
-                let at = self.poison_point(bytes, i);
-                bytes[at] = 0;
-                self.state = State::Passthrough;
-                return Ok(());
-            }
-            i += 1;
-            if matches!(self.state, State::Passthrough | State::H2Preface(_)) {
-                self.head_finished();
             }
         }
         Ok(())
     }
 
+    /// Refuses the head being read: poisons one of its bytes, and lets the rest of
+    /// it through (hyper parses a head only once it has its end) but nothing after.
+    fn refuse_head(&mut self, bytes: &mut [u8], Refusal { reason, at, ended }: Refusal) -> usize {
+        tracing::debug!(reason, "refusing an ambiguous request head");
+        self.refused = Some(reason);
+        let poisoned = self.poison_point(bytes, at);
+        bytes[poisoned] = 0;
+        if ended && poisoned == at {
+            // hyper will not see this head's end, so it never answers: the header
+            // timeout closes the connection. (An unfinished head's timer already runs.)
+            self.start_pending = true;
+        }
+        self.state = if ended {
+            State::Refused
+        } else {
+            State::RefusedHead(u8::from(bytes[at] == b'\n'))
+        };
+        at + 1
+    }
+
+    /// Refuses inside a body at `at`: that byte becomes `poison` (one hyper's chunk
+    /// decoder fails on there) and every byte after it NUL.
+    fn refuse_body(&mut self, bytes: &mut [u8], reason: &'static str, at: usize, poison: u8) -> usize {
+        tracing::debug!(reason, "refusing an ambiguous request body");
+        self.refused = Some(reason);
+        bytes[at] = poison;
+        self.state = State::Refused;
+        at + 1
+    }
+
+    /// Passes the bytes of a refused head up to its end (see `State::RefusedHead`).
+    fn pass_refused_head(&mut self, bytes: &[u8], mut i: usize, mut seen: u8) -> usize {
+        while i < bytes.len() {
+            seen = match (seen, bytes[i]) {
+                (1 | 2, b'\n') => {
+                    self.state = State::Refused;
+                    return i + 1;
+                }
+                (_, b'\n') => 1,
+                (1, b'\r') => 2,
+                _ => 0,
+            };
+            i += 1;
+        }
+        self.state = State::RefusedHead(seen);
+        i
+    }
+
     /// Reads head bytes from `i` up to and including the next LF (or to the end of
     /// `bytes`), a line at a time; returns where to go on, or why and where to refuse.
-    fn head_run(&mut self, bytes: &[u8], i: usize) -> Result<usize, (&'static str, usize)> {
+    fn head_run(&mut self, bytes: &[u8], i: usize) -> Result<usize, Refusal> {
         let rest = &bytes[i..];
         if self.line.is_empty() && !self.after_cr && !self.seen_request_line && self.state == State::Head {
             if let Some(&first) = rest.first() {
@@ -276,9 +368,16 @@ impl Framing {
             self.carry(rest);
             return Ok(bytes.len());
         };
+        let empty = self.line.is_empty()
+            && !self.line_truncated
+            && match nl {
+                0 => true,
+                1 => rest[0] == b'\r' && !self.after_cr,
+                _ => false,
+            };
         let cr_before = if nl == 0 { self.after_cr } else { rest[nl - 1] == b'\r' };
         if !cr_before {
-            return Err(("bare LF line ending", i + nl));
+            return Err(Refusal { reason: "bare LF line ending", at: i + nl, ended: empty });
         }
         let content = &rest[..nl.saturating_sub(1)];
         let result = if self.line.is_empty() && !self.after_cr {
@@ -296,7 +395,7 @@ impl Framing {
             result
         };
         self.after_cr = false;
-        result.map(|()| i + nl + 1).map_err(|reason| (reason, i + nl))
+        result.map(|()| i + nl + 1).map_err(|reason| Refusal { reason, at: i + nl, ended: empty })
     }
 
     /// Keeps part of a line that continues in the next read (a CR at its end is
@@ -354,62 +453,6 @@ impl Framing {
             .unwrap_or(i)
     }
 
-    fn byte(&mut self, b: u8) -> Result<(), &'static str> {
-        match self.state {
-            State::ChunkSize { size, digits, in_extension } => {
-                self.chunk_size_byte(b, size, digits, in_extension);
-                Ok(())
-            }
-            State::ChunkEnd => {
-                match (b, self.after_cr) {
-                    (b'\r', false) => self.after_cr = true,
-                    (b'\n', true) => {
-                        self.after_cr = false;
-                        self.state = State::ChunkSize { size: 0, digits: 0, in_extension: false };
-                    }
-                    // Malformed: hyper's chunk decoder reports it; stop following.
-                    _ => self.state = State::Passthrough,
-                }
-                Ok(())
-            }
-            State::Head
-            | State::Trailers
-            | State::Body(_)
-            | State::ChunkData(_)
-            | State::Passthrough
-            | State::H2Preface(_)
-            | State::H2FrameHeader(_)
-            | State::H2Payload(_) => Ok(()),
-        }
-    }
-
-    fn chunk_size_byte(&mut self, b: u8, size: u64, digits: u8, in_extension: bool) {
-        let hex = (b as char).to_digit(16);
-        self.state = match (b, self.after_cr) {
-            (b'\n', true) => {
-                self.after_cr = false;
-                if digits == 0 {
-                    State::Passthrough
-                } else if size == 0 {
-                    State::Trailers
-                } else {
-                    State::ChunkData(size)
-                }
-            }
-            (_, true) => State::Passthrough,
-            (b'\r', false) => {
-                self.after_cr = true;
-                State::ChunkSize { size, digits, in_extension }
-            }
-            _ if in_extension => State::ChunkSize { size, digits, in_extension },
-            (b';', false) => State::ChunkSize { size, digits, in_extension: true },
-            _ => match hex {
-                Some(d) if digits < 15 => State::ChunkSize { size: size * 16 + u64::from(d), digits: digits + 1, in_extension },
-                _ => State::Passthrough,
-            },
-        };
-    }
-
     fn end_of_line(&mut self, line: &[u8], truncated: bool) -> Result<(), &'static str> {
         if self.state == State::Trailers {
             if line.is_empty() {
@@ -429,8 +472,6 @@ impl Framing {
             if line == b"PRI * HTTP/2.0" {
                 // The preface continues with "\r\nSM\r\n\r\n", then frames.
                 self.state = State::H2Preface(8);
-            } else if line.starts_with(b"CONNECT ") {
-                self.state = State::Passthrough;
             }
             return Ok(());
         }
@@ -461,8 +502,6 @@ impl Framing {
             self.transfer_encodings += 1;
             let last = value.rsplit(|&b| b == b',').next().map(trim).unwrap_or_default();
             self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            self.upgrade = true;
         }
         Ok(())
     }
@@ -471,7 +510,6 @@ impl Framing {
         let lengths = std::mem::take(&mut self.content_lengths);
         let transfer_encodings = std::mem::replace(&mut self.transfer_encodings, 0);
         let chunked = std::mem::replace(&mut self.chunked_last, false);
-        let upgrade = std::mem::replace(&mut self.upgrade, false);
         self.seen_request_line = false;
         // Begun and ended in one read: the watchdog never needs its start time.
         self.start_pending = false;
@@ -481,14 +519,14 @@ impl Framing {
         if lengths.windows(2).any(|w| w[0] != w[1]) {
             return Err("conflicting Content-Length values");
         }
-        self.state = if upgrade {
-            State::Passthrough
-        } else if transfer_encodings > 0 {
-            if chunked {
-                State::ChunkSize { size: 0, digits: 0, in_extension: false }
-            } else {
-                State::Passthrough // hyper refuses a non-chunked coding
-            }
+        if transfer_encodings > 0 && !chunked {
+            // hyper refuses it too; refused here, nothing after it is read.
+            return Err("Transfer-Encoding not ending in chunked");
+        }
+        // An `Upgrade` or `CONNECT` request is framed like any other: whether the
+        // connection switches is known only from the answer (see `scan`).
+        self.state = if transfer_encodings > 0 {
+            State::ChunkSize(ChunkLine::START)
         } else {
             match lengths.first() {
                 Some(0) | None => State::Head,
@@ -510,21 +548,38 @@ mod tests {
     use super::*;
 
     /// Scans `input` split at every possible point; returns the refusal reason
-    /// (the same for every split) and whether a byte was poisoned.
+    /// (the same for every split; bytes change exactly when one is refused).
     fn scan(input: &[u8]) -> Option<&'static str> {
+        scan_splits(input).0
+    }
+
+    /// Like `scan`, and also what hyper would read, for every split.
+    fn scan_splits(input: &[u8]) -> (Option<&'static str>, Vec<Vec<u8>>) {
         let mut reasons = Vec::new();
+        let mut outputs = Vec::new();
         for split in 0..=input.len() {
             let mut framing = Framing::default();
             let mut bytes = input.to_vec();
             let (a, b) = bytes.split_at_mut(split);
             let _ = framing.scan(a);
             let _ = framing.scan(b);
-            assert_eq!(framing.refused.is_some(), bytes.contains(&0) && !input.contains(&0), "split {split}");
+            assert_eq!(framing.refused.is_some(), bytes != input, "split {split}");
             reasons.push(framing.refused);
+            outputs.push(bytes);
         }
         assert!(reasons.windows(2).all(|w| w[0] == w[1]), "{reasons:?}");
-        reasons[0]
+        (reasons[0], outputs)
     }
+
+    /// A request after which `input` follows on the same connection.
+    fn after(first: &[u8], input: &[u8]) -> Vec<u8> {
+        [first, input].concat()
+    }
+
+    const UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+    const CL_TE: &[u8] = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    const BARE_LF: &[u8] = b"GET / HTTP/1.1\nHost: a\n\n";
+    const SMUGGLED: &[u8] = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
 
     #[test]
     fn ordinary_pipelined_requests_pass() {
@@ -573,9 +628,93 @@ mod tests {
     }
 
     #[test]
-    fn http2_and_upgrades_are_left_to_hyper() {
+    fn http2_is_left_to_hyper() {
         assert_eq!(scan(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\nbinary"), None);
-        assert_eq!(scan(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\n\nframes"), None);
+    }
+
+    #[test]
+    fn every_request_after_an_upgrade_or_connect_that_did_not_switch_is_read_strictly() {
+        let connect = b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n";
+        for first in [UPGRADE, b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\n\r\n", connect] {
+            assert_eq!(scan(&after(first, CL_TE)), Some("both Content-Length and Transfer-Encoding"));
+            assert_eq!(scan(&after(first, BARE_LF)), Some("bare LF line ending"));
+            assert_eq!(scan(&after(first, SMUGGLED)), None);
+        }
+    }
+
+    #[test]
+    fn after_a_protocol_switch_bytes_pass_untouched() {
+        let activity = Activity::new();
+        let mut framing = Framing { activity: Some(activity.clone()), ..Framing::default() };
+        let mut head = UPGRADE.to_vec();
+        assert_eq!(framing.scan(&mut head), Ok(()));
+        activity.switch();
+        let frames = b"\n\nframes\0\x81\x05hello POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut bytes = frames.to_vec();
+        assert_eq!(framing.scan(&mut bytes), Ok(()));
+        assert_eq!((bytes.as_slice(), framing.refused), (frames.as_slice(), None));
+    }
+
+    #[test]
+    fn chunk_sizes_rfc_9112_allows_pass() {
+        for line in [&b"5 ;ext=1\r\n"[..], b"5;ext\r\n", b"0000000000000005\r\n", b"5\t;\ta=\"q\\\"\"\r\n"] {
+            let input = [b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", line, b"hello\r\n0\r\n\r\n", SMUGGLED].concat();
+            assert_eq!(scan(&input), None, "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn an_odd_chunk_is_refused_and_everything_after_it_poisoned() {
+        let head: &[u8] = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        // (after the head, where it is refused, why, the byte put there)
+        let cases: &[(&[u8], usize, &str, u8)] = &[
+            (b"5 \r\nhello\r\n0\r\n\r\n", 2, "whitespace after a chunk size not followed by `;`", 0),
+            (b"00000000000000005\r\nhello\r\n0\r\n\r\n", 16, "chunk size longer than 16 hex digits", 0),
+            (b"5x\r\nhello\r\n0\r\n\r\n", 1, "invalid chunk size", 0),
+            (b"\r\n5\r\nhello\r\n0\r\n\r\n", 0, "chunk size missing", 0),
+            (b"5\r\nhello\r\n\r\n0\r\n\r\n", 10, "chunk size missing", 0),
+            (b"5\r\nhelloXX0\r\n\r\n", 8, "chunk data not followed by CRLF", 0),
+            (b"5\r\nhello\n0\r\n\r\n", 8, "chunk data not followed by CRLF", 0),
+            (b"5;a b\r\nhello\r\n0\r\n\r\n", 4, "invalid chunk extension", b'\n'),
+            (b"5\r\nhello\r\n0\r\nX-T: 1\n\r\n", 19, "bare LF line ending", b'\r'),
+        ];
+        for &(body, at, reason, poison) in cases {
+            let input = [head, body, SMUGGLED].concat();
+            let (refused, outputs) = scan_splits(&input);
+            assert_eq!(refused, Some(reason), "{}", String::from_utf8_lossy(body));
+            let at = head.len() + at;
+            let mut expected = input.clone();
+            expected[at] = poison;
+            expected[at + 1..].fill(0);
+            assert!(outputs.iter().all(|o| *o == expected), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn nothing_after_a_refused_head_reaches_hyper_but_the_head_itself() {
+        let refused = b"GET / HTTP/1.1\r\nContent-Length: +4\r\nHost: a\r\n\r\n";
+        let (reason, outputs) = scan_splits(&after(refused, SMUGGLED));
+        assert_eq!(reason, Some("invalid Content-Length"));
+        for output in outputs {
+            assert!(output[..refused.len()].ends_with(b"\r\n\r\n"), "hyper sees the head's end");
+            assert!(output[refused.len()..].iter().all(|&b| b == 0), "{}", String::from_utf8_lossy(&output));
+        }
+        let (reason, outputs) = scan_splits(&after(CL_TE, SMUGGLED));
+        assert_eq!(reason, Some("both Content-Length and Transfer-Encoding"));
+        let head_len = CL_TE.len() - b"0\r\n\r\n".len();
+        assert!(outputs.iter().all(|o| o[head_len..].iter().all(|&b| b == 0)));
+    }
+
+    #[test]
+    fn a_transfer_coding_other_than_chunked_last_is_refused() {
+        assert_eq!(
+            scan(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            Some("Transfer-Encoding not ending in chunked")
+        );
+        assert_eq!(
+            scan(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
+            Some("Transfer-Encoding not ending in chunked")
+        );
     }
 }
 

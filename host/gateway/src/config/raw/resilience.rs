@@ -44,4 +44,16 @@ pub struct RawFallback {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub address: String,
+    #[serde(default)]
+    pub limits: RawAdminLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminLimits {
+    #[serde(default, with = "humantime_serde")]
+    pub header_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+    pub max_connections: Option<usize>,
 }

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::super::raw::{RawAdmin, RawBreaker, RawFallback, RawHealthCheck};
 use super::super::resilience::*;
-use super::super::AdminConfig;
+use super::super::{AdminConfig, AdminLimits};
 use super::{invalid, positive, Invalid};
 
 pub fn health_check(raw: &RawHealthCheck, key: &str) -> Result<HealthCheckConfig, Invalid> {
@@ -98,5 +98,14 @@ pub fn admin(raw: &RawAdmin) -> Result<AdminConfig, Invalid> {
         .address
         .parse()
         .map_err(|_| invalid("admin.address", format!("`{}` is not an ip:port address", raw.address)))?;
-    Ok(AdminConfig { address })
+    let d = AdminLimits::default();
+    let limits = AdminLimits {
+        header_timeout: positive(raw.limits.header_timeout, d.header_timeout, "admin.limits.header_timeout")?,
+        idle_timeout: positive(raw.limits.idle_timeout, d.idle_timeout, "admin.limits.idle_timeout")?,
+        max_connections: match raw.limits.max_connections {
+            Some(0) => return Err(invalid("admin.limits.max_connections", "must be at least 1")),
+            other => other.unwrap_or(d.max_connections),
+        },
+    };
+    Ok(AdminConfig { address, limits })
 }
