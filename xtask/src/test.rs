@@ -10,6 +10,9 @@ const NEEDED: &[Program] = &[
     Program { path: "/usr/bin/redis-server", package: "redis-server" },
     // tests/src/nginx.rs starts a real nginx as the backend of tests/tests/request_confusion.rs.
     Program { path: "/usr/sbin/nginx", package: "nginx" },
+    // tests/tests/metrics.rs checks the scrape with promtool and has a real Prometheus
+    // (/usr/bin/prometheus, same package) scrape the gateway.
+    Program { path: "/usr/bin/promtool", package: "prometheus" },
 ];
 
 pub fn run(extra: &[String]) -> Result<(), String> {

@@ -1,14 +1,24 @@
-//! The admin listener: `GET /status/upstreams` answers a JSON picture of every
-//! upstream (its discovery source, each target's health, rotation and breaker).
-//! It runs on the control thread, never on a request worker.
+//! The admin listener: status JSON (`/status/...`), `/metrics`, and the actions
+//! (`POST /reload`, draining a target, `PUT /log-level`). It runs on the control
+//! thread, never on a request worker, and is bounded like a listener.
+//!
+//! With a token configured (required off loopback), every request must carry
+//! `Authorization: Bearer <token>`; any other gets `401` and nothing more.
+//! `status` reads, `actions` change things, `auth` checks the token.
+
+mod actions;
+mod auth;
+mod status;
+#[cfg(test)]
+mod tests;
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -18,22 +28,30 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::accept;
-use crate::config::{AdminLimits, DiscoveryConfig, Limits};
+use crate::config::{AdminLimits, Limits};
+use crate::reload::Reloader;
 use crate::server::connection::{self, Activity, Tracked};
 use crate::server::strict_http1::StrictHttp1;
 use crate::state::State;
-use crate::upstream::Upstream;
+
+pub use status::upstreams;
+
+/// What the admin endpoints read and act on.
+pub struct Admin {
+    /// The live state: upstreams to show and drain, what `/metrics` sums.
+    pub state: Arc<ArcSwap<State>>,
+    /// The running config (token, what to show) and the way to reload it.
+    pub reloader: Arc<Reloader>,
+    /// Each listener's name and bound address (port 0 resolved); a reload cannot change them.
+    pub listeners: Vec<(String, SocketAddr)>,
+    pub limits: AdminLimits,
+}
 
 /// Serves the admin listener until `shutdown`. Its connections are bounded like a
 /// listener's: `max_connections` at once (more wait in the accept backlog, which
 /// costs this process no file descriptor), a header timeout and an idle timeout,
 /// so admin clients cannot take the descriptors the listeners need.
-pub async fn serve(
-    listener: std::net::TcpListener,
-    limits: AdminLimits,
-    state: Arc<ArcSwap<State>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: std::net::TcpListener, admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(e) => {
@@ -43,12 +61,12 @@ pub async fn serve(
     };
     // The timing of `connection::serve`; the other fields do not apply here.
     let timing = Limits {
-        header_timeout: limits.header_timeout,
-        idle_timeout: limits.idle_timeout,
-        max_connections: limits.max_connections,
+        header_timeout: admin.limits.header_timeout,
+        idle_timeout: admin.limits.idle_timeout,
+        max_connections: admin.limits.max_connections,
         ..Limits::default()
     };
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let permits = Arc::new(Semaphore::new(admin.limits.max_connections));
     let errors = accept::ErrorLog::new("admin");
     let mut backoff = accept::backoff();
     loop {
@@ -60,11 +78,11 @@ pub async fn serve(
                 Err(_) => return,
             },
         };
-        let stream = tokio::select! {
+        let (stream, client) = tokio::select! {
             biased;
             _ = crate::control::stopped(&mut shutdown) => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     errors.failed(&e);
                     tokio::select! {
@@ -77,11 +95,14 @@ pub async fn serve(
         backoff.reset();
         let activity = Activity::new();
         let service = {
-            let (state, activity) = (state.clone(), activity.clone());
+            let (admin, activity) = (admin.clone(), activity.clone());
             service_fn(move |req| {
                 let in_flight = activity.request();
-                let state = state.load_full();
-                async move { Ok::<_, Infallible>(answer(&state, &req).map(|body| Tracked::new(body, in_flight))) }
+                let admin = admin.clone();
+                async move {
+                    let response = admin.answer(req, client).await;
+                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+                }
             })
         };
         let shutdown = shutdown.clone();
@@ -99,58 +120,158 @@ pub async fn serve(
     }
 }
 
-fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let (status, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/status/upstreams") => (StatusCode::OK, upstreams(state)),
-        (_, "/status/upstreams") => (StatusCode::METHOD_NOT_ALLOWED, json!({ "error": "use GET" })),
-        _ => (StatusCode::NOT_FOUND, json!({ "error": "not found; try GET /status/upstreams" })),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string() + "\n")));
+/// The admin API's endpoints, as the request path names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Endpoint {
+    Index,
+    Routes,
+    Upstreams,
+    Plugins,
+    Config,
+    Metrics,
+    Reload,
+    /// `POST /upstreams/{name}/targets/{address}/drain` (`drained`) or `/undrain`.
+    Drain { upstream: String, target: String, drained: bool },
+    LogLevel,
+}
+
+/// Every endpoint, for `GET /` and the docs.
+const INDEX: &[&str] = &[
+    "GET /status/routes",
+    "GET /status/upstreams",
+    "GET /status/plugins",
+    "GET /status/config",
+    "GET /metrics",
+    "POST /reload",
+    "POST /upstreams/{name}/targets/{address}/drain",
+    "POST /upstreams/{name}/targets/{address}/undrain",
+    "GET|PUT|DELETE /log-level",
+];
+
+impl Endpoint {
+    /// The endpoint a path names; its `{name}` and `{address}` segments percent-decoded.
+    fn of(path: &str) -> Option<Endpoint> {
+        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        Some(match segments.as_slice() {
+            [""] => Endpoint::Index,
+            ["status", "routes"] => Endpoint::Routes,
+            ["status", "upstreams"] => Endpoint::Upstreams,
+            ["status", "plugins"] => Endpoint::Plugins,
+            ["status", "config"] => Endpoint::Config,
+            ["metrics"] => Endpoint::Metrics,
+            ["reload"] => Endpoint::Reload,
+            ["upstreams", upstream, "targets", target, action @ ("drain" | "undrain")] => Endpoint::Drain {
+                upstream: percent_decode(upstream)?,
+                target: percent_decode(target)?,
+                drained: *action == "drain",
+            },
+            ["log-level"] => Endpoint::LogLevel,
+            _ => return None,
+        })
+    }
+
+    fn allowed(&self) -> &'static [Method] {
+        match self {
+            Endpoint::Reload | Endpoint::Drain { .. } => &[Method::POST],
+            Endpoint::LogLevel => &[Method::GET, Method::PUT, Method::DELETE],
+            _ => &[Method::GET],
+        }
+    }
+}
+
+impl Admin {
+    async fn answer(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Full<Bytes>> {
+        let running = self.reloader.running();
+        let admin = running.config.admin.as_ref();
+        if let Some(token) = admin.and_then(|a| a.token.as_ref()) {
+            if !auth::authorized(token, req.headers()) {
+                return auth::unauthorized();
+            }
+        }
+        let Some(endpoint) = Endpoint::of(req.uri().path()) else {
+            return error(StatusCode::NOT_FOUND, "no such endpoint; GET / lists them");
+        };
+        let allowed = endpoint.allowed();
+        if !allowed.contains(req.method()) {
+            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, &format!("use {}", allow(allowed)));
+            if let Ok(value) = HeaderValue::from_str(&allow(allowed)) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return response;
+        }
+        let state = self.state.load_full();
+        let (status, body) = match endpoint {
+            Endpoint::Index => (StatusCode::OK, json!({ "endpoints": INDEX })),
+            Endpoint::Routes => (StatusCode::OK, status::routes(&running.config, &self.listeners)),
+            Endpoint::Upstreams => (StatusCode::OK, status::upstreams(&state)),
+            Endpoint::Plugins => (StatusCode::OK, status::plugins(&running, self.reloader.refused().as_deref())),
+            Endpoint::Config => (StatusCode::OK, status::config(&running, self.reloader.refused().as_deref())),
+            Endpoint::Metrics => {
+                let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+                let (content_type, text) = crate::metrics::exposition(&state, accept);
+                return respond(StatusCode::OK, HeaderValue::from_static(content_type), Bytes::from(text));
+            }
+            Endpoint::Reload => {
+                tracing::info!(%client, "admin: reload requested");
+                actions::reload(self.reloader.clone()).await
+            }
+            Endpoint::Drain { upstream, target, drained } => {
+                tracing::info!(%client, upstream, target, drained, "admin: drain requested");
+                actions::drain(&state, &upstream, &target, drained)
+            }
+            Endpoint::LogLevel => match *req.method() {
+                Method::GET => actions::log_level(),
+                Method::DELETE => {
+                    tracing::info!(%client, "admin: temporary log level ended");
+                    actions::end_log_level()
+                }
+                _ => {
+                    tracing::info!(%client, "admin: log level change requested");
+                    actions::set_log_level(req.into_body(), self.limits.header_timeout).await
+                }
+            },
+        };
+        json_response(status, &body)
+    }
+}
+
+fn allow(methods: &[Method]) -> String {
+    methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    respond(status, HeaderValue::from_static("application/json"), Bytes::from(body.to_string() + "\n"))
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json_response(status, &json!({ "error": message }))
+}
+
+fn respond(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    // Answers describe this moment; no cache should keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-/// The JSON of `GET /status/upstreams`.
-pub fn upstreams(state: &State) -> Value {
-    json!({ "upstreams": state.upstreams.iter().map(|u| upstream(u)).collect::<Vec<_>>() })
-}
-
-fn upstream(upstream: &Upstream) -> Value {
-    let (source, targets) = upstream.status();
-    let discovery = upstream.config.discovery.as_ref().map(|d| match d {
-        DiscoveryConfig::ZooKeeper(zk) => json!({
-            "kind": "zookeeper",
-            "hosts": zk.hosts,
-            "path": zk.path,
-            "connected": source.as_ref().map(|s| s.connected),
-            "since_unix_ms": source.as_ref().and_then(|s| s.since.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as u64),
-            "error": source.as_ref().and_then(|s| s.error.clone()),
-        }),
-    });
-    let targets: Vec<Value> = targets
-        .iter()
-        .map(|t| {
-            json!({
-                "address": t.address.to_string(),
-                "weight": t.weight,
-                "in_rotation": t.in_rotation,
-                "health": t.health.as_str(),
-                "breaker": t.breaker.map(|(state, requests, failures)| json!({
-                    "state": state.as_str(),
-                    "requests": requests,
-                    "failures": failures,
-                })),
-            })
-        })
-        .collect();
-    json!({
-        "name": upstream.name(),
-        "discovery": discovery,
-        "health_check": upstream.config.health_check.is_some(),
-        "max_concurrent_requests": upstream.config.max_concurrent_requests,
-        "in_flight": upstream.config.max_concurrent_requests.map(|_| upstream.in_flight()),
-        "available": targets.iter().filter(|t| t["in_rotation"] == true).count(),
-        "targets": targets,
-    })
+/// `%XX` escapes decoded (an IPv6 target is `%5B::1%5D:8080`); `None` for a bad
+/// escape or bytes that are not UTF-8.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }

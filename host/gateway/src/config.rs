@@ -8,7 +8,9 @@ mod plugins;
 mod protocols;
 mod raw;
 mod resilience;
+mod token;
 mod validate;
+mod written;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +23,8 @@ pub use error::ConfigError;
 pub use plugins::{PluginOnError, PluginRef, PluginsConfig};
 pub use protocols::{ListenerProtocol, ProxyProtocol, ServerTls, TcpProxy, UpstreamProtocol, UpstreamTls};
 pub use resilience::{BreakerConfig, FallbackConfig, HealthCheckConfig, HealthCheckKind};
+pub use token::AdminToken;
+pub use written::{config_hash, Written};
 
 /// A whole, validated gateway configuration.
 #[derive(Debug, Clone)]
@@ -30,13 +34,24 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     pub runtime: RuntimeConfig,
     pub log: LogConfig,
-    /// The status listener (`GET /status/upstreams`), when configured.
+    /// The admin listener (status, metrics, actions), when configured.
     pub admin: Option<AdminConfig>,
     /// The plugin runtime, when any route runs plugins.
     pub plugins: Option<PluginsConfig>,
     /// The file this config was read from (watched for reloads).
     pub source: Option<std::path::PathBuf>,
     pub security: SecurityConfig,
+    /// The file as written, for `GET /status/config` and `config_hash`.
+    pub as_written: Written,
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Whether requests, upstream exchanges and plugin calls are counted and
+    /// timed (default true; `false` is there to measure what they cost).
+    pub enabled: bool,
 }
 
 /// `[security]`.
@@ -51,6 +66,11 @@ pub struct SecurityConfig {
 pub struct AdminConfig {
     pub address: SocketAddr,
     pub limits: AdminLimits,
+    /// Every admin request must carry it (`Authorization: Bearer`); required
+    /// off loopback. Read from `token_file` or `token_env` at load and reload.
+    pub token: Option<AdminToken>,
+    /// Whether `GET /status/config` shows plugins' `config` values (they may hold secrets).
+    pub show_plugin_config: bool,
 }
 
 /// What admin clients may cost us: the admin listener shares the process's file
@@ -261,7 +281,9 @@ impl Config {
         let raw: raw::RawConfig = serde_path_to_error::deserialize(de)
             .map_err(|e| ConfigError::from_parse(path, text, e))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        validate::validate(raw, base).map_err(|(key, reason)| ConfigError::new(path, &key, reason))
+        let mut config = validate::validate(raw, base).map_err(|(key, reason)| ConfigError::new(path, &key, reason))?;
+        config.as_written = Written::parse(text).map_err(|reason| ConfigError::new(path, "", reason))?;
+        Ok(config)
     }
 
     pub fn listener(&self, name: &str) -> Option<usize> {

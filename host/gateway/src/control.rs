@@ -11,7 +11,9 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{AdminLimits, Config};
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::reload::Reloader;
 use crate::server::BindError;
 use crate::state::State;
 
@@ -24,14 +26,27 @@ pub struct Control {
 impl Control {
     /// Binds the admin listener (so a bad address fails the start) and starts the
     /// control thread when anything needs it. It stops when `shutdown` turns true.
-    pub fn start(config: &Config, state: &Arc<ArcSwap<State>>, shutdown: watch::Receiver<bool>) -> Result<Control, BindError> {
+    /// `listeners` are the bound listeners' names and addresses, for the admin API.
+    pub fn start(
+        config: &Config,
+        state: &Arc<ArcSwap<State>>,
+        reloader: &Arc<Reloader>,
+        listeners: &[(String, SocketAddr)],
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Control, BindError> {
         let admin = match &config.admin {
             Some(admin) => {
                 let fail = |reason| BindError::Listen { listener: "admin".into(), address: admin.address, reason };
                 let listener = std::net::TcpListener::bind(admin.address).map_err(fail)?;
                 listener.set_nonblocking(true).map_err(fail)?;
                 let address = listener.local_addr().map_err(fail)?;
-                Some((listener, address, admin.limits))
+                let api = Admin {
+                    state: state.clone(),
+                    reloader: reloader.clone(),
+                    listeners: listeners.to_vec(),
+                    limits: admin.limits,
+                };
+                Some((listener, address, Arc::new(api)))
             }
             None => None,
         };
@@ -44,10 +59,9 @@ impl Control {
         if !busy && admin.is_none() {
             return Ok(Control { thread: None, admin: None });
         }
-        let state = state.clone();
         let thread = std::thread::Builder::new()
             .name("wasmgate-control".into())
-            .spawn(move || run(snapshot, state, admin.map(|(listener, _, limits)| (listener, limits)), shutdown))
+            .spawn(move || run(snapshot, admin.map(|(listener, _, api)| (listener, api)), shutdown))
             .map_err(|e| BindError::Worker(e.to_string()))?;
         Ok(Control { thread: Some(thread), admin: admin_addr })
     }
@@ -69,12 +83,7 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|&stop| stop).await;
 }
 
-fn run(
-    snapshot: Arc<State>,
-    state: Arc<ArcSwap<State>>,
-    admin: Option<(std::net::TcpListener, AdminLimits)>,
-    shutdown: watch::Receiver<bool>,
-) {
+fn run(snapshot: Arc<State>, admin: Option<(std::net::TcpListener, Arc<Admin>)>, shutdown: watch::Receiver<bool>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -92,8 +101,8 @@ fn run(
                 tasks.spawn(crate::health::run(upstream.clone(), check, shutdown.clone()));
             }
         }
-        if let Some((listener, limits)) = admin {
-            tasks.spawn(crate::admin::serve(listener, limits, state, shutdown.clone()));
+        if let Some((listener, api)) = admin {
+            tasks.spawn(crate::admin::serve(listener, api, shutdown.clone()));
         }
         while tasks.join_next().await.is_some() {}
     });

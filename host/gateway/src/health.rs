@@ -51,6 +51,9 @@ pub async fn run(upstream: Arc<Upstream>, config: HealthCheckConfig, mut shutdow
             results = probes.join_all() => results,
         };
         for (address, health, result) in results {
+            if let Some(metrics) = upstream.metrics() {
+                metrics.target(address).checked(result.is_ok());
+            }
             let streak = streaks.entry(address).or_default();
             match &result {
                 Ok(()) => *streak = Streak { passed: streak.passed + 1, failed: 0 },

@@ -17,6 +17,7 @@ pub mod control;
 pub mod discovery;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod plugins;
 pub mod pipe;
 pub mod proxy;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmgate_plugin::{Chain, ConfiguredPlugin, OnError, PluginRuntime, PluginSet, RuntimeSettings};
+use wasmgate_plugin::{Chain, ConfiguredPlugin, OnError, PluginRuntime, PluginSet, PluginSetError, RuntimeSettings};
 
 use crate::config::{PluginOnError, PluginsConfig, RouteConfig};
 
@@ -21,12 +21,23 @@ pub use wasmgate_plugin::{RequestContext, RequestOutcome, ResponseOutcome};
 pub enum PluginsError {
     #[error("cannot start the plugin runtime: {0}")]
     Runtime(String),
+    /// Files of the plugin folder that did not load, each with why.
     #[error("{0}")]
-    Load(String),
+    Load(PluginSetError),
     #[error("route `{route}`: plugin `{plugin}` is not in {dir} (expected {plugin}.wasm)")]
     Missing { route: String, plugin: String, dir: String },
     #[error("route `{route}`: {reason}")]
     Configure { route: String, reason: String },
+}
+
+/// A plugin of the folder as loaded: what the admin API shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedPlugin {
+    pub name: String,
+    /// The short hash naming this version in logs.
+    pub version: String,
+    /// SHA-256 of the `.wasm` file, hex.
+    pub sha256: String,
 }
 
 /// Key of a configured plugin: what it is and what it was given.
@@ -43,7 +54,7 @@ impl Plugins {
     /// Starts a runtime and loads every plugin in the folder.
     pub fn load(config: &PluginsConfig) -> Result<Plugins, PluginsError> {
         let runtime = PluginRuntime::new(settings(config)).map_err(|e| PluginsError::Runtime(e.to_string()))?;
-        let set = runtime.load_dir(&config.dir, None).map_err(|e| PluginsError::Load(e.to_string()))?;
+        let set = runtime.load_dir(&config.dir, None).map_err(PluginsError::Load)?;
         Ok(Plugins { config: config.clone(), runtime: Arc::new(runtime), set, configured: HashMap::new() })
     }
 
@@ -54,7 +65,7 @@ impl Plugins {
         if !same_runtime(&self.config, config) {
             return Plugins::load(config);
         }
-        let set = self.runtime.load_dir(&config.dir, Some(&self.set)).map_err(|e| PluginsError::Load(e.to_string()))?;
+        let set = self.runtime.load_dir(&config.dir, Some(&self.set)).map_err(PluginsError::Load)?;
         Ok(Plugins { config: config.clone(), runtime: self.runtime.clone(), set, configured: self.configured.clone() })
     }
 
@@ -96,6 +107,18 @@ impl Plugins {
                     p.name == *name && p.config_json == *config && p.on_error == *on_error
                 })
         });
+    }
+
+    /// Every loaded plugin, by name, for the admin API.
+    pub fn loaded(&self) -> Vec<LoadedPlugin> {
+        self.set
+            .iter()
+            .map(|(name, p)| LoadedPlugin {
+                name: name.to_owned(),
+                version: p.version().to_owned(),
+                sha256: p.digest().iter().map(|b| format!("{b:02x}")).collect(),
+            })
+            .collect()
     }
 
     /// `name version` of every loaded plugin, for logs.

@@ -9,6 +9,7 @@ mod h1;
 mod idle;
 mod inbound;
 pub mod grpc;
+mod meter;
 mod middleware;
 pub mod headers;
 mod pool;
@@ -31,6 +32,8 @@ pub use error::ProxyError;
 use crate::balance::PickContext;
 use authority::Authority;
 use crate::config::HostHeader;
+use crate::metrics::{Outcome, RouteMetrics, Source};
+use meter::Meter;
 use crate::request_target;
 use crate::router;
 use crate::state::State;
@@ -54,25 +57,47 @@ pub struct Peer {
     pub body_timeout: std::time::Duration,
 }
 
-/// Serves one request; never fails: errors become responses.
-pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) -> Response<ResponseBody> {
+/// Serves one request; never fails: errors become responses. Also returns,
+/// when metrics are on and the response body's length is not known yet, the
+/// route block its body's bytes are to be counted into as they are sent.
+pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) -> (Response<ResponseBody>, Option<Arc<RouteMetrics>>) {
     let grpc = grpc::is_grpc(req.headers());
     let head = req.method() == Method::HEAD;
+    let mut meter = Meter::new(&state);
     if !state.access_log {
-        let response = match forward(&state, &peer, req, grpc).await {
-            Ok((response, _)) => response,
-            Err(e) => error_response(e, grpc),
+        let response = match forward(&state, &peer, req, grpc, &mut meter).await {
+            Ok((response, target)) => {
+                if target.is_some() {
+                    meter.source = Source::Upstream;
+                }
+                response
+            }
+            Err(e) => {
+                meter.source = meter::source_of(&e);
+                error_response(e, grpc)
+            }
         };
-        return if head { without_content(response) } else { response };
+        let response = if head { without_content(response) } else { response };
+        let counting = meter.finish(&state, peer.listener, &response);
+        return (response, counting);
     }
-    let started = Instant::now();
+    let started = meter.started.unwrap_or_else(wasmgate_metrics::clock::now_ns);
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let (response, target) = match forward(&state, &peer, req, grpc).await {
-        Ok((response, target)) => (response, target),
-        Err(e) => (error_response(e, grpc), None),
+    let (response, target) = match forward(&state, &peer, req, grpc, &mut meter).await {
+        Ok((response, target)) => {
+            if target.is_some() {
+                meter.source = Source::Upstream;
+            }
+            (response, target)
+        }
+        Err(e) => {
+            meter.source = meter::source_of(&e);
+            (error_response(e, grpc), None)
+        }
     };
     let response = if head { without_content(response) } else { response };
+    let counting = meter.finish(&state, peer.listener, &response);
     tracing::info!(
         target: "access",
         client = %peer.addr.ip(),
@@ -80,9 +105,9 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
         path = %uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/"),
         status = response.status().as_u16(),
         upstream = %target.map_or_else(|| "-".to_owned(), |t| t.to_string()),
-        duration_us = started.elapsed().as_micros() as u64,
+        duration_us = wasmgate_metrics::clock::since_ns(started) / 1000,
     );
-    response
+    (response, counting)
 }
 
 /// An answer to HEAD has no content (RFC 9110 §9.3.2), whatever the upstream
@@ -158,12 +183,14 @@ fn error_response(e: ProxyError, grpc: bool) -> Response<ResponseBody> {
 }
 
 /// Routes, runs the plugins and exchanges with the upstream. The target that
-/// answered, if one did, is for the access log.
-async fn forward(
-    state: &State,
+/// answered, if one did, is for the access log. `meter` learns the route and
+/// the time spent on upstreams.
+async fn forward<'s>(
+    state: &'s State,
     peer: &Peer,
     req: Request<Incoming>,
     grpc: bool,
+    meter: &mut Meter<'s>,
 ) -> Result<(Response<ResponseBody>, Option<SocketAddr>), ProxyError> {
     let (mut parts, body) = req.into_parts();
     // One authority: routed by, sent as `Host` and as `X-Forwarded-Host`.
@@ -186,6 +213,10 @@ async fn forward(
     let router = state.router(peer.listener);
     let host = authority.as_ref().map(Authority::host);
     let route = router.find(host, parts.uri.path()).ok_or(ProxyError::NoRoute)?;
+    if let Some(metrics) = &route.metrics {
+        meter.route = Some(metrics);
+        body.count_into(metrics);
+    }
     // A servlet container reads `/a;x/b` as `/a/b`, nginx as it is: when the
     // two readings take different routes, no route's policy fits both.
     if let Some(plain) = request_target::without_parameters(parts.uri.path()) {
@@ -252,6 +283,7 @@ async fn forward(
             }
         }
         let Some(_slot) = upstream.enter() else {
+            meter::unsent(upstream, Outcome::Overloaded);
             break 'exchange Err(degrade::unavailable(route, &parts.headers, "is at its concurrency limit"));
         };
         let targets = upstream.targets();
@@ -267,6 +299,8 @@ async fn forward(
         }
         loop {
             let Some(index) = chosen else {
+                let why = if targets.targets.is_empty() { Outcome::NoTarget } else { Outcome::BreakerOpen };
+                meter::unsent(upstream, why);
                 break 'exchange Err(degrade::unavailable(route, req.headers(), "has no available target"));
             };
             let target = &targets.targets[index];
@@ -290,6 +324,7 @@ async fn forward(
             // The paths off the common one are boxed: an async fn's state is as
             // large as its largest await, and every request would otherwise move
             // (memcpy) that much state around.
+            let attempt = meter.attempt();
             let outcome = if upstream.config.protocol.is_h2() {
                 Box::pin(pool_h2::send(upstream, target, req)).await
             } else if direct {
@@ -297,7 +332,9 @@ async fn forward(
             } else {
                 Box::pin(send(upstream, target, req)).await
             };
+            let waited = meter.attempted(attempt);
             target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
+            meter::attempted(upstream, target, &outcome, waited);
             match outcome {
                 Ok(response) => {
                     let response = match phase.take() {
@@ -336,6 +373,7 @@ async fn forward(
         Err(e) => match phase.take() {
             // Boxed: the error path's future stays out of every request's state.
             Some(phase) => {
+                meter.source = meter::source_of(&e);
                 let response = error_response(e, grpc);
                 Ok((Box::pin(middleware::response(&route.chain, phase, response)).await, None))
             }
@@ -355,6 +393,17 @@ fn exchange_failed(upstream: &Upstream, target: SocketAddr, fault: &body::FaultP
     }
 }
 
+/// Opens a new upstream connection, timing it for the upstream's metrics.
+async fn timed_connect<T>(upstream: &Upstream, connect: impl std::future::Future<Output = std::io::Result<T>>) -> std::io::Result<T> {
+    let Some(metrics) = upstream.metrics() else { return connect.await };
+    let started = Instant::now();
+    let connected = connect.await;
+    if connected.is_ok() {
+        metrics.connected(started.elapsed());
+    }
+    connected
+}
+
 enum Failed {
     /// Nothing was sent: the request comes back and may go to another target.
     Connect(std::io::Error, Box<Request<RequestBody>>),
@@ -372,7 +421,7 @@ async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody
     loop {
         let (mut sender, reused) = match pool::take(target, timeouts.idle) {
             Some(sender) => (sender, true),
-            None => match pool::connect(target, timeouts.connect, tls).await {
+            None => match timed_connect(upstream, pool::connect(target, timeouts.connect, tls)).await {
                 Ok(sender) => (sender, false),
                 Err(e) => return Err(Failed::Connect(e, Box::new(req))),
             },

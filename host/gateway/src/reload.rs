@@ -6,13 +6,13 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use wasmgate_plugin::watch::Watcher;
 
-use crate::config::{Config, ConfigError};
-use crate::plugins::{Plugins, PluginsError};
+use crate::config::{config_hash, Config, ConfigError};
+use crate::plugins::{LoadedPlugin, Plugins, PluginsError};
 use crate::state::State;
 
 /// How long files must be quiet before a change is acted on (a copy in progress
@@ -32,34 +32,103 @@ pub enum ReloadError {
 /// The serving config and plugins, and where the live state is published.
 pub struct Reloader {
     state: Arc<ArcSwap<State>>,
-    current: Mutex<Current>,
+    /// The plugin runtime and folder the next reload builds on; holding the lock
+    /// is what makes reloads one at a time.
+    plugins: Mutex<Option<Plugins>>,
+    /// What serves now, readable without waiting for a reload in progress.
+    running: ArcSwap<Running>,
+    /// The last reload that was refused, until one succeeds.
+    refused: ArcSwapOption<Refusal>,
 }
 
-struct Current {
-    config: Config,
-    plugins: Option<Plugins>,
+/// The config and plugins serving now.
+pub struct Running {
+    pub config: Config,
+    /// `config_hash(&config)`.
+    pub hash: String,
+    /// Every plugin of the folder (loaded, used by a route or not).
+    pub plugins: Vec<LoadedPlugin>,
+    /// When this config was applied (the start, or the last successful reload).
+    pub since: SystemTime,
+}
+
+impl Running {
+    fn new(config: Config, plugins: Option<&Plugins>) -> Running {
+        Running {
+            hash: config_hash(&config),
+            plugins: plugins.map(Plugins::loaded).unwrap_or_default(),
+            config,
+            since: SystemTime::now(),
+        }
+    }
+}
+
+/// A refused reload, as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub at: SystemTime,
+    pub message: String,
+    /// Plugin files that did not load: (plugin name, why).
+    pub plugin_failures: Vec<(String, String)>,
 }
 
 impl Reloader {
     pub fn new(state: Arc<ArcSwap<State>>, config: Config, plugins: Option<Plugins>) -> Arc<Reloader> {
-        Arc::new(Reloader { state, current: Mutex::new(Current { config, plugins }) })
+        let running = ArcSwap::from_pointee(Running::new(config, plugins.as_ref()));
+        state.load().metrics.plugins_loaded(running.load().plugins.len() as u64, 0);
+        Arc::new(Reloader { state, plugins: Mutex::new(plugins), running, refused: ArcSwapOption::empty() })
+    }
+
+    /// The config and plugins serving now.
+    pub fn running(&self) -> Arc<Running> {
+        self.running.load_full()
+    }
+
+    /// Why the last reload was refused, unless one succeeded since.
+    pub fn refused(&self) -> Option<Arc<Refusal>> {
+        self.refused.load_full()
     }
 
     /// Applies `config`, or the config file read again when `None`, with the
-    /// plugin folder as it is now. On error nothing changes.
+    /// plugin folder as it is now. On error nothing changes (the error is kept
+    /// for the admin API until a reload succeeds).
     pub fn reload(&self, config: Option<Config>) -> Result<(), ReloadError> {
-        let mut current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut current = self.plugins.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = self.running.load_full();
+        let metrics = self.state.load().metrics.clone();
+        match self.apply(&mut current, config) {
+            Ok(()) => {
+                self.refused.store(None);
+                let after = self.running.load_full();
+                let new = after.plugins.iter().filter(|p| !before.plugins.iter().any(|b| b.sha256 == p.sha256));
+                metrics.plugins_loaded(new.count() as u64, 0);
+                metrics.reloaded(Ok(after.hash.clone()));
+                Ok(())
+            }
+            Err(e) => {
+                if let ReloadError::Plugins(PluginsError::Load(set)) = &e {
+                    metrics.plugins_loaded(0, set.failures.len() as u64);
+                }
+                metrics.reloaded(Err(()));
+                self.refused.store(Some(Arc::new(Refusal::of(&e))));
+                Err(e)
+            }
+        }
+    }
+
+    fn apply(&self, current: &mut Option<Plugins>, config: Option<Config>) -> Result<(), ReloadError> {
+        let running = self.running.load_full();
         let config = match config {
             Some(config) => config,
             // Without a config file (a config given as text), a reload re-reads
             // the plugin folder with the config as it is.
-            None => match &current.config.source {
+            None => match &running.config.source {
                 Some(source) => Config::load(source)?,
-                None => current.config.clone(),
+                None => running.config.clone(),
             },
         };
-        restartless(&current.config, &config)?;
-        let mut plugins = match (&current.plugins, &config.plugins) {
+        restartless(&running.config, &config)?;
+        let mut plugins = match (&*current, &config.plugins) {
             (_, None) => None,
             (Some(old), Some(new)) => Some(old.reload(new)?),
             (None, Some(new)) => Some(Plugins::load(new)?),
@@ -76,16 +145,18 @@ impl Reloader {
             plugins = ?plugins.as_ref().map(Plugins::versions).unwrap_or_default(),
             "reloaded"
         );
-        *current = Current { config, plugins };
+        crate::logging::configured_level(&config.log.level);
+        self.running.store(Arc::new(Running::new(config, plugins.as_ref())));
+        *current = plugins;
         Ok(())
     }
 
     /// Watches the config file and the plugin folder; reloads when they settle.
     pub fn watch(self: &Arc<Self>) -> Option<Watcher> {
         let paths: Vec<PathBuf> = {
-            let current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let plugins = current.config.plugins.as_ref().filter(|p| p.watch).map(|p| p.dir.clone());
-            current.config.source.clone().into_iter().chain(plugins).collect()
+            let running = self.running.load();
+            let plugins = running.config.plugins.as_ref().filter(|p| p.watch).map(|p| p.dir.clone());
+            running.config.source.clone().into_iter().chain(plugins).collect()
         };
         if paths.is_empty() {
             return None;
@@ -116,8 +187,13 @@ fn restartless(old: &Config, new: &Config) -> Result<(), ReloadError> {
     if sockets(old) != sockets(new) {
         return Err(ReloadError::NeedsRestart("listeners were added, removed or moved".into()));
     }
-    if format!("{:?}", old.admin) != format!("{:?}", new.admin) {
-        return Err(ReloadError::NeedsRestart("[admin] changed".into()));
+    // The admin socket and its limits; its token and what it shows apply live.
+    let admin_socket = |c: &Config| c.admin.as_ref().map(|a| (a.address, a.limits));
+    if admin_socket(old) != admin_socket(new) {
+        return Err(ReloadError::NeedsRestart("[admin] address or limits changed".into()));
+    }
+    if old.metrics != new.metrics {
+        return Err(ReloadError::NeedsRestart("[metrics] changed".into()));
     }
     if old.runtime.workers != new.runtime.workers {
         return Err(ReloadError::NeedsRestart("runtime.workers changed".into()));
@@ -137,4 +213,25 @@ fn restartless(old: &Config, new: &Config) -> Result<(), ReloadError> {
         }
     }
     Ok(())
+}
+
+impl Refusal {
+    fn of(error: &ReloadError) -> Refusal {
+        let plugin_failures = match error {
+            ReloadError::Plugins(PluginsError::Load(set)) => set
+                .failures
+                .iter()
+                .map(|(file, e)| {
+                    // A `.wasm` file is named by its plugin; anything else (the folder) by its path.
+                    let name = match file.extension().is_some_and(|e| e == "wasm") {
+                        true => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                        false => file.display().to_string(),
+                    };
+                    (name, e.to_string())
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Refusal { at: SystemTime::now(), message: error.to_string(), plugin_failures }
+    }
 }

@@ -26,6 +26,8 @@ pub struct Route {
     pub upgrades: Vec<String>,
     /// Headers removed from clients' requests (what auth plugins set).
     pub identity_headers: Vec<http::HeaderName>,
+    /// Where this route's requests are counted (none: metrics are off).
+    pub metrics: Option<Arc<crate::metrics::RouteMetrics>>,
 }
 
 /// The routes of one listener, most specific first.
@@ -98,5 +100,6 @@ pub fn route_from_config(config: &RouteConfig, upstream: Arc<Upstream>, chain: C
         chain,
         upgrades: config.upgrades.clone(),
         identity_headers: config.identity_headers.clone(),
+        metrics: None,
     }
 }

@@ -25,6 +25,7 @@ use connection::{Activity, Tracked};
 use strict_http1::StrictHttp1;
 
 use crate::config::{Config, Limits};
+use crate::metrics::ListenerMetrics;
 use crate::proxy::{self, Peer};
 use crate::plugins::Plugins;
 use crate::reload::{ReloadError, Reloader};
@@ -55,7 +56,8 @@ impl Gateway {
     pub fn start(config: &Config) -> Result<Gateway, BindError> {
         let workers = config.runtime.workers;
         let bound = bind::bind_all(&config.listeners, workers)?;
-        let listeners = config.listeners.iter().zip(&bound).map(|(l, b)| (l.name.clone(), b.address)).collect();
+        let listeners: Vec<(String, SocketAddr)> =
+            config.listeners.iter().zip(&bound).map(|(l, b)| (l.name.clone(), b.address)).collect();
         let mut plugins = config.plugins.as_ref().map(Plugins::load).transpose()?;
         let state = Arc::new(ArcSwap::from_pointee(State::build(config, plugins.as_mut(), None)?));
         if let Some(plugins) = &plugins {
@@ -64,7 +66,7 @@ impl Gateway {
         let reloader = Reloader::new(state.clone(), config.clone(), plugins);
         let watcher = reloader.watch();
         let (shutdown, _) = watch::channel(false);
-        let control = crate::control::Control::start(config, &state, shutdown.subscribe())?;
+        let control = crate::control::Control::start(config, &state, &reloader, &listeners, shutdown.subscribe())?;
         let drain = config.runtime.drain_timeout;
         let open_listeners = watch::Sender::new(config.listeners.len() * workers);
 
@@ -72,6 +74,7 @@ impl Gateway {
             (0..workers).map(|_| Vec::new()).collect();
         for (index, (listener, config)) in bound.into_iter().zip(&config.listeners).enumerate() {
             let shared = Arc::new(ListenerShared {
+                metrics: state.load().metrics.listener(index).cloned(),
                 index,
                 limits: config.limits,
                 permits: Arc::new(Semaphore::new(config.limits.max_connections)),
@@ -88,7 +91,7 @@ impl Gateway {
             let open = open_listeners.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("wasmgate-worker-{id}"))
-                .spawn(move || run_worker(sockets, state, shutdown, open, drain))
+                .spawn(move || run_worker(id, sockets, state, shutdown, open, drain))
                 .map_err(|e| BindError::Worker(e.to_string()))?;
             handles.push(handle);
         }
@@ -148,12 +151,15 @@ impl Drop for Gateway {
 }
 
 fn run_worker(
+    id: usize,
     sockets: Vec<(Arc<ListenerShared>, std::net::TcpListener)>,
     state: Arc<ArcSwap<State>>,
     shutdown: watch::Receiver<bool>,
     open: watch::Sender<usize>,
     drain: Duration,
 ) {
+    // This thread writes row `id` of every metric block.
+    wasmgate_metrics::set_worker(id);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -242,6 +248,7 @@ async fn accept_loop(
         };
         backoff.reset();
         let _ = stream.set_nodelay(true);
+        let open = listener.metrics.clone().map(OpenConnection::new);
         let current = state.load_full();
         if current.tcp(listener.index).is_some() {
             let (live, index) = (live.clone(), listener.index);
@@ -249,7 +256,7 @@ async fn accept_loop(
             tokio::spawn(async move {
                 tcp::serve(stream, addr, current, index, limits).await;
                 live.send_modify(|n| *n -= 1);
-                drop(permit);
+                drop((permit, open));
             });
             continue;
         }
@@ -264,7 +271,7 @@ async fn accept_loop(
             idle_timeout: limits.idle_timeout,
             body_timeout: limits.body_timeout,
         });
-        let activity = Activity::new();
+        let activity = Activity::counted(listener.metrics.clone());
         let service = {
             let (state, activity) = (state.clone(), activity.clone());
             service_fn(move |req| {
@@ -277,11 +284,11 @@ async fn accept_loop(
                 // future itself is a few kilobytes (measured: ~500 instructions
                 // of memcpy per request unboxed).
                 Box::pin(async move {
-                    let response = proxy::handle(snapshot, peer, req).await;
+                    let (response, counting) = proxy::handle(snapshot, peer, req).await;
                     if switches(h1_connect, response.status()) {
                         activity.switch();
                     }
-                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight).counting(counting)))
                 })
             })
         };
@@ -300,7 +307,7 @@ async fn accept_loop(
                 }
             }
             live.send_modify(|n| *n -= 1);
-            drop(permit);
+            drop((permit, open));
         });
     }
     drop(socket);
@@ -311,8 +318,26 @@ async fn accept_loop(
     }
 }
 
+/// Counts a client connection as open until dropped.
+struct OpenConnection(Arc<ListenerMetrics>);
+
+impl OpenConnection {
+    fn new(metrics: Arc<ListenerMetrics>) -> OpenConnection {
+        metrics.connection_opened();
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
+}
+
 /// What every worker's accept loop for one listener shares.
 struct ListenerShared {
+    /// The listener's metrics (none when metrics are off).
+    metrics: Option<Arc<ListenerMetrics>>,
     index: usize,
     limits: Limits,
     /// One permit per open connection, across all workers (`max_connections`).

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use crate::config::{Config, ListenerProtocol, TcpProxy};
 use wasmgate_plugin::Chain;
 
+use crate::metrics::{Carried, GatewayMetrics};
 use crate::plugins::{Plugins, PluginsError};
 use crate::request_target::PathRules;
-use crate::router::{route_from_config, Router};
+use crate::router::{route_from_config, Route, Router};
 use crate::upstream::Upstream;
 
 pub struct State {
@@ -25,14 +26,19 @@ pub struct State {
     listener_names: Vec<Arc<str>>,
     /// How each listener normalises request paths, in config order.
     path_rules: Vec<PathRules>,
+    /// The gateway's metrics beyond routes, upstreams and plugins (shared by
+    /// every state of one gateway).
+    pub metrics: Arc<GatewayMetrics>,
 }
 
 impl State {
     /// Builds the state for `config`. Plugin chains come from `plugins` (which a
     /// config with plugin routes must have). Upstreams of `previous` whose config
     /// is unchanged are carried over, with their discovered targets, health and
-    /// breakers; a changed upstream starts afresh.
+    /// breakers; a changed upstream starts afresh but for its drained targets.
     pub fn build(config: &Config, mut plugins: Option<&mut Plugins>, previous: Option<&State>) -> Result<State, PluginsError> {
+        let metrics = crate::metrics::gateway(config, previous);
+        let mut carried = Carried::from(&metrics, previous);
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .iter()
@@ -41,7 +47,14 @@ impl State {
                     .and_then(|p| p.upstream(&u.name))
                     .filter(|old| format!("{:?}", old.config) == format!("{u:?}"))
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Upstream::new(u.clone())))
+                    .unwrap_or_else(|| {
+                        let replaced = previous.and_then(|p| p.upstream(&u.name));
+                        let mut upstream = Upstream::succeeding(u.clone(), replaced.map(|p| &**p));
+                        if let Some(block) = carried.upstream(replaced.map(|p| &**p)) {
+                            upstream.set_metrics(block);
+                        }
+                        Arc::new(upstream)
+                    })
             })
             .collect();
         let mut routers = Vec::with_capacity(config.listeners.len());
@@ -58,14 +71,26 @@ impl State {
                         })
                     }
                 };
-                routes.push(route_from_config(r, upstreams[r.upstream].clone(), chain));
+                let chain = carried.chain(&r.name, chain);
+                let mut route = route_from_config(r, upstreams[r.upstream].clone(), chain);
+                route.metrics = carried.route(&r.name);
+                routes.push(route);
             }
             routers.push(Router::new(routes));
         }
         let protocols = config.listeners.iter().map(|l| l.protocol.clone()).collect();
         let listener_names = config.listeners.iter().map(|l| Arc::from(l.name.as_str())).collect();
         let path_rules = config.listeners.iter().map(|l| l.path_rules).collect();
-        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names, path_rules })
+        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names, path_rules, metrics })
+    }
+
+    /// Every route with its listener's index.
+    pub fn routes(&self) -> impl Iterator<Item = (usize, &Route)> {
+        self.routers.iter().enumerate().flat_map(|(listener, router)| router.routes().iter().map(move |r| (listener, r)))
+    }
+
+    pub fn listener_count(&self) -> usize {
+        self.listener_names.len()
     }
 
     /// A listener's name, for plugins' request context.
@@ -92,6 +117,14 @@ impl State {
         match self.protocols.get(listener)? {
             ListenerProtocol::Tcp(tcp) => Some((self.upstreams.get(tcp.upstream)?, tcp)),
             _ => None,
+        }
+    }
+
+    /// An `https` listener's certificates: their server names and expiry (Unix seconds).
+    pub fn certificates(&self, listener: usize) -> &[(Vec<String>, i64)] {
+        match self.protocols.get(listener) {
+            Some(ListenerProtocol::Https(tls)) => &tls.expiries,
+            _ => &[],
         }
     }
 

@@ -3,6 +3,7 @@
 //! load: a certificate, key or CA bundle that cannot be used is a config error, and
 //! a validated config holds ready-made rustls configs (a reload builds new ones).
 
+mod expiry;
 mod sni;
 mod stream;
 
@@ -39,6 +40,8 @@ pub struct LoadedCert {
     pub key: Arc<CertifiedKey>,
     /// Lower-case DNS names (`*.example.com` allowed) this certificate answers for.
     pub names: Vec<String>,
+    /// When the certificate expires (Unix seconds), if its date could be read.
+    pub not_after: Option<i64>,
 }
 
 /// Reads a PEM certificate chain and its PEM private key (PKCS#8, PKCS#1 or SEC1) and
@@ -68,7 +71,8 @@ pub fn load_cert(cert: &Path, key: &Path, names: Option<&[String]>) -> Result<Lo
     certified
         .keys_match()
         .map_err(|_| ("key", format!("{} is not the key of {}", key.display(), cert.display())))?;
-    Ok(LoadedCert { key: Arc::new(certified), names })
+    let not_after = certified.cert.first().and_then(|leaf| expiry::not_after(leaf));
+    Ok(LoadedCert { key: Arc::new(certified), names, not_after })
 }
 
 /// A server config choosing among `certs` by SNI (the first is the default for

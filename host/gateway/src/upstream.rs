@@ -5,12 +5,15 @@
 //! a request keeps the snapshot it started with.
 //!
 //! What is published is the *rotation*: the targets discovery (or the config)
-//! reports, less those the active health checks hold out. Each target's breaker
+//! reports, less those the active health checks hold out and those an operator
+//! drained through the admin API. Each target's breaker
 //! lives in a `TargetState` that outlives the snapshots, so a new set does not
 //! reset it.
 
 mod membership;
 mod target;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,6 +39,8 @@ pub struct Upstream {
     pub(crate) added: Notify,
     /// Requests in flight; counted only when `max_concurrent_requests` is set.
     in_flight: AtomicUsize,
+    /// Where this upstream's requests are counted (none: metrics are off).
+    metrics: Option<Arc<crate::metrics::UpstreamMetrics>>,
 }
 
 /// The targets a request can be sent to, with the balancer built for exactly them.
@@ -63,8 +68,43 @@ impl Upstream {
             members: Mutex::new(members),
             added: Notify::new(),
             in_flight: AtomicUsize::new(0),
+            metrics: None,
             config,
         }
+    }
+
+    /// Counts this upstream's requests, and each target's, into `metrics`.
+    /// Called on a new upstream before it is shared: its target states are made
+    /// again, now holding their blocks.
+    pub fn set_metrics(&mut self, metrics: Arc<crate::metrics::UpstreamMetrics>) {
+        let members = self.members.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        members.set_metrics(metrics.clone());
+        let rotation = members.rotation();
+        let set = TargetSet::new(&self.config, &rotation, |t| members.state_of(t));
+        self.targets.store(Arc::new(set));
+        self.metrics = Some(metrics);
+    }
+
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::UpstreamMetrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// An upstream built for a reload that changed its config: what an operator
+    /// decided about the one it replaces (drained targets) carries over.
+    pub fn succeeding(config: UpstreamConfig, previous: Option<&Upstream>) -> Upstream {
+        let upstream = Upstream::new(config);
+        if let Some(previous) = previous {
+            let drained: Vec<SocketAddr> = previous.members().drained().collect();
+            if !drained.is_empty() {
+                let mut members = upstream.members();
+                for address in drained {
+                    members.set_drained(address, true);
+                }
+                let rotation = members.rotation();
+                upstream.publish_locked(&mut members, &rotation);
+            }
+        }
+        upstream
     }
 
     pub fn name(&self) -> &str {
@@ -95,10 +135,17 @@ impl Upstream {
     /// the new rotation. New targets wait for a passing check when checks are on.
     pub fn set_discovered(&self, targets: Vec<TargetConfig>) {
         let mut members = self.members();
+        if let Some(metrics) = &self.metrics {
+            // A target that is gone loses its series (and starts afresh if it comes back).
+            metrics.retain_targets(|address| targets.iter().any(|t| t.address == *address));
+        }
         let added = members.set_discovered(&self.config, targets);
         let rotation = members.rotation();
         self.publish_locked(&mut members, &rotation);
         drop(members);
+        if let Some(metrics) = &self.metrics {
+            metrics.discovered();
+        }
         if added {
             self.added.notify_one();
         }
@@ -111,6 +158,28 @@ impl Upstream {
             let rotation = members.rotation();
             self.publish_locked(&mut members, &rotation);
         }
+    }
+
+    /// Takes a target out of rotation (`drained`) or lets it back in, by its
+    /// address or as written. Requests already sent to it finish; new ones are
+    /// balanced over the others. `None` when the upstream has no such target
+    /// (undraining also finds a drained address discovery no longer reports).
+    pub fn drain(&self, target: &str, drained: bool) -> Option<SocketAddr> {
+        let mut members = self.members();
+        let address = members.find(target).or_else(|| {
+            let address: SocketAddr = target.parse().ok()?;
+            (!drained && members.drained().any(|d| d == address)).then_some(address)
+        })?;
+        if members.set_drained(address, drained) {
+            let rotation = members.rotation();
+            self.publish_locked(&mut members, &rotation);
+            let change = if drained { "target_drained" } else { "target_undrained" };
+            tracing::info!(target: "state", change, upstream = self.name(), target = %address, "{}", match drained {
+                true => "target drained: out of rotation, requests in flight finish",
+                false => "target undrained: back in rotation (if healthy)",
+            });
+        }
+        Some(address)
     }
 
     /// Every discovered target with its health, for the health checker.

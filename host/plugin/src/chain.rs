@@ -11,6 +11,7 @@ use crate::bindings::{RequestAction, ResponseAction};
 use crate::context::{HeadBuffer, RequestContext};
 use crate::convert::{self, Limits, Pseudo};
 use crate::error::Failure;
+use crate::metrics::{Outcome, Phase, PluginCalls};
 use crate::pool::ConfiguredPlugin;
 use crate::settings::OnError;
 
@@ -19,6 +20,9 @@ use crate::settings::OnError;
 #[derive(Debug, Clone, Default)]
 pub struct Chain {
     plugins: Arc<[Arc<ConfiguredPlugin>]>,
+    /// Where each plugin's calls are counted and timed, by position (none:
+    /// nothing is recorded).
+    metrics: Option<Arc<[Arc<PluginCalls>]>>,
 }
 
 /// What the request phase decided.
@@ -67,6 +71,7 @@ impl FromIterator<Arc<ConfiguredPlugin>> for Chain {
     fn from_iter<I: IntoIterator<Item = Arc<ConfiguredPlugin>>>(iter: I) -> Self {
         Self {
             plugins: iter.into_iter().collect(),
+            metrics: None,
         }
     }
 }
@@ -75,6 +80,45 @@ impl Chain {
     pub fn new(plugins: Vec<Arc<ConfiguredPlugin>>) -> Self {
         Self {
             plugins: plugins.into(),
+            metrics: None,
+        }
+    }
+
+    /// The chain recording each plugin's calls into `metrics` (one per
+    /// plugin, in the same order; a list of another length is ignored).
+    pub fn with_metrics(mut self, metrics: Vec<Arc<PluginCalls>>) -> Self {
+        self.metrics = (metrics.len() == self.plugins.len()).then(|| metrics.into());
+        self
+    }
+
+    /// Each plugin's call metrics, in order, when the chain records them.
+    pub fn metrics(&self) -> Option<&[Arc<PluginCalls>]> {
+        self.metrics.as_deref()
+    }
+
+    fn calls(&self, at: usize) -> Option<&PluginCalls> {
+        self.metrics.as_ref().and_then(|m| m.get(at)).map(|m| &**m)
+    }
+
+    /// Runs `call` (one call into the plugin at `at`), timing it when the
+    /// chain records metrics.
+    #[inline]
+    fn timed<R>(&self, at: usize, phase: Phase, call: impl FnOnce() -> R) -> R {
+        match self.calls(at) {
+            None => call(),
+            Some(calls) => {
+                let started = wasmgate_metrics::clock::now_ns();
+                let result = call();
+                calls.took(phase, wasmgate_metrics::clock::since_ns(started));
+                result
+            }
+        }
+    }
+
+    #[inline]
+    fn ended(&self, at: usize, phase: Phase, outcome: Outcome) {
+        if let Some(calls) = self.calls(at) {
+            calls.ended(phase, outcome);
         }
     }
 
@@ -143,8 +187,12 @@ impl Chain {
                 stale = false;
             }
             let head = &buffer.head;
-            let failure = match plugin.call(ctx, |b, store| b.call_on_request(store, head)) {
+            let called = self.timed(at, Phase::Request, || {
+                plugin.call(ctx, |b, store| b.call_on_request(store, head))
+            });
+            let failure = match called {
                 Ok(RequestAction::NoPhase) => {
+                    self.ended(at, Phase::Request, Outcome::Continue);
                     plugin.phases().drop_request();
                     continue;
                 }
@@ -159,6 +207,7 @@ impl Chain {
                     });
                     match applied {
                         Ok(response) => {
+                            self.ended(at, Phase::Request, Outcome::Continue);
                             stale |= !edits.request.is_empty();
                             if !response.is_empty() {
                                 ctx.chain.response_edits.push((at, response));
@@ -174,6 +223,7 @@ impl Chain {
                             let mut response = http::Response::new(body);
                             *response.status_mut() = status;
                             *response.headers_mut() = headers;
+                            self.ended(at, Phase::Request, Outcome::Answered);
                             return RequestOutcome::Respond { ran: at, response };
                         }
                         Err(why) => Failure::Invalid(why),
@@ -181,7 +231,8 @@ impl Chain {
                 }
                 Err(failure) => failure,
             };
-            if report(plugin, ctx, "on-request", &failure) == OnError::FailOpen {
+            self.ended(at, Phase::Request, Outcome::of(&failure));
+            if report(plugin, ctx, Phase::Request, &failure) == OnError::FailOpen {
                 // Skipped for the whole request: its response phase too.
                 ctx.chain.skipped.push(at);
                 continue;
@@ -232,7 +283,11 @@ impl Chain {
                 convert::apply_response_edits(parts, edits);
                 stale = true;
             }
-            if !plugin.phases().response() || ctx.chain.skipped.contains(&at) {
+            if !plugin.phases().response() {
+                continue;
+            }
+            if ctx.chain.skipped.contains(&at) {
+                self.ended(at, Phase::Response, Outcome::FailOpenSkipped);
                 continue;
             }
             if stale {
@@ -240,14 +295,18 @@ impl Chain {
                 stale = false;
             }
             let (status, head) = (parts.status.as_u16(), &buffer.head);
-            let failure = match plugin.call(ctx, |b, store| b.call_on_response(store, status, head))
-            {
+            let called = self.timed(at, Phase::Response, || {
+                plugin.call(ctx, |b, store| b.call_on_response(store, status, head))
+            });
+            let failure = match called {
                 Ok(ResponseAction::NoPhase) => {
+                    self.ended(at, Phase::Response, Outcome::Continue);
                     plugin.phases().drop_response();
                     continue;
                 }
                 Ok(ResponseAction::Continue(edits)) => match edit_response(parts, &edits, limits) {
                     Ok(changed) => {
+                        self.ended(at, Phase::Response, Outcome::Continue);
                         stale |= changed;
                         continue;
                     }
@@ -256,6 +315,7 @@ impl Chain {
                 Ok(ResponseAction::RewriteBody(edits)) => {
                     match edit_response(parts, &edits, limits) {
                         Ok(changed) => {
+                            self.ended(at, Phase::Response, Outcome::Continue);
                             stale |= changed;
                             plan.plugins.push(at);
                             continue;
@@ -271,6 +331,7 @@ impl Chain {
                             stale = true;
                             replaced = Some(body);
                             plan.plugins.clear();
+                            self.ended(at, Phase::Response, Outcome::Answered);
                             continue;
                         }
                         Err(why) => Failure::Invalid(why),
@@ -278,7 +339,8 @@ impl Chain {
                 }
                 Err(failure) => failure,
             };
-            if report(plugin, ctx, "on-response", &failure) == OnError::FailClosed {
+            self.ended(at, Phase::Response, Outcome::of(&failure));
+            if report(plugin, ctx, Phase::Response, &failure) == OnError::FailClosed {
                 stale = true;
                 replaced = Some(fail_closed(parts));
                 plan.plugins.clear();
@@ -310,8 +372,12 @@ impl Chain {
             let Some(plugin) = self.plugins.get(at) else {
                 continue;
             };
-            let failure = match plugin.call(ctx, |b, store| b.call_on_response_body(store, &body)) {
+            let called = self.timed(at, Phase::ResponseBody, || {
+                plugin.call(ctx, |b, store| b.call_on_response_body(store, &body))
+            });
+            let failure = match called {
                 Ok(new) if new.len() <= max_body => {
+                    self.ended(at, Phase::ResponseBody, Outcome::Continue);
                     body = Bytes::from(new);
                     continue;
                 }
@@ -321,7 +387,8 @@ impl Chain {
                 )),
                 Err(failure) => failure,
             };
-            if report(plugin, ctx, "on-response-body", &failure) == OnError::FailClosed {
+            self.ended(at, Phase::ResponseBody, Outcome::of(&failure));
+            if report(plugin, ctx, Phase::ResponseBody, &failure) == OnError::FailClosed {
                 return fail_closed(parts);
             }
         }
@@ -344,8 +411,12 @@ impl Chain {
             self.max_body()
         ));
         let mut closed = false;
-        for plugin in plan.plugins.iter().filter_map(|&at| self.plugins.get(at)) {
-            closed |= report(plugin, ctx, "on-response-body", &failure) == OnError::FailClosed;
+        for &at in &plan.plugins {
+            let Some(plugin) = self.plugins.get(at) else {
+                continue;
+            };
+            self.ended(at, Phase::ResponseBody, Outcome::InvalidOutput);
+            closed |= report(plugin, ctx, Phase::ResponseBody, &failure) == OnError::FailClosed;
         }
         closed.then(|| fail_closed(parts))
     }
@@ -379,7 +450,7 @@ fn fail_closed(parts: &mut response::Parts) -> Bytes {
 fn report(
     plugin: &ConfiguredPlugin,
     ctx: &RequestContext,
-    phase: &'static str,
+    phase: Phase,
     failure: &Failure,
 ) -> OnError {
     let on_error = plugin.on_error();
@@ -391,7 +462,7 @@ fn report(
         plugin = plugin.name(),
         version = plugin.version(),
         route = &*ctx.route,
-        phase,
+        phase = phase.export(),
         on_error = on_error.as_str(),
         reason = %failure,
         "plugin failed; {action}",

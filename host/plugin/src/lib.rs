@@ -29,6 +29,7 @@ mod engine;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod metrics;
 mod plugin;
 mod pool;
 mod runtime;

@@ -25,6 +25,8 @@ pub struct ConfiguredPlugin {
     pool: Mutex<Vec<Instance>>,
     /// Instances started so far (for tests and metrics).
     started: AtomicU64,
+    /// Instances that exist now, idle or serving a call (for metrics).
+    alive: Arc<AtomicU64>,
     phases: Phases,
 }
 
@@ -34,6 +36,23 @@ pub(crate) struct Instance {
     bindings: HttpMiddleware,
     /// Calls served; the instance is retired at `max_uses`.
     uses: u64,
+    _alive: Alive,
+}
+
+/// Counts an instance among the living until it is dropped.
+struct Alive(Arc<AtomicU64>);
+
+impl Alive {
+    fn new(count: &Arc<AtomicU64>) -> Alive {
+        count.fetch_add(1, Ordering::Relaxed);
+        Alive(count.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Why a fresh instance could not be started.
@@ -69,6 +88,7 @@ impl ConfiguredPlugin {
             on_error,
             pool: Mutex::new(Vec::new()),
             started: AtomicU64::new(0),
+            alive: Arc::new(AtomicU64::new(0)),
             phases: Phases::all(),
         }
     }
@@ -110,6 +130,11 @@ impl ConfiguredPlugin {
         }
     }
 
+    /// Instances that exist now: idle in the pool or serving a call.
+    pub fn alive(&self) -> u64 {
+        self.alive.load(Ordering::Relaxed)
+    }
+
     fn deadline_ticks(&self) -> u64 {
         self.plugin.runtime.settings.deadline_ticks()
     }
@@ -133,6 +158,7 @@ impl ConfiguredPlugin {
                 store,
                 bindings,
                 uses: 0,
+                _alive: Alive::new(&self.alive),
             }),
             Ok(Err(message)) => Err(StartError::Rejected(message)),
             Err(err) => Err(StartError::Failed(classify(&mut store, &err))),

@@ -82,6 +82,13 @@ pub const SCENARIOS: &[Scenario] = &[
         start: start_wasmgate,
     },
     Scenario {
+        name: "wasmgate-metrics-off",
+        about: "wrk -> wasmgate (the `wasmgate` row with [metrics] enabled = false) -> upstream",
+        load: Load::Wrk,
+        vs: Some("wasmgate"),
+        start: start_wasmgate_metrics_off,
+    },
+    Scenario {
         name: "wasmgate-noop",
         about: "wrk -> wasmgate (1 worker, one pass-through plugin called in both phases) -> upstream",
         load: Load::Wrk,
@@ -184,10 +191,24 @@ fn start_nginx_proxy(env: &Env) -> Result<Running, String> {
 
 fn start_wasmgate(env: &Env) -> Result<Running, String> {
     let addr = local_addr()?;
-    let config = env.temp.write("wasmgate.toml", &wasmgate_config(addr, env.upstream))?;
+    spawn_wasmgate(env, "wasmgate", addr, &wasmgate_config(addr, env.upstream))
+}
+
+/// The `wasmgate` row without metrics: what they cost is the difference.
+fn start_wasmgate_metrics_off(env: &Env) -> Result<Running, String> {
+    let addr = local_addr()?;
+    let config = wasmgate_config(addr, env.upstream) + "
+[metrics]
+enabled = false
+";
+    spawn_wasmgate(env, "wasmgate-metrics-off", addr, &config)
+}
+
+fn spawn_wasmgate(env: &Env, name: &str, addr: SocketAddr, config: &str) -> Result<Running, String> {
+    let config = env.temp.write(&format!("{name}.toml"), config)?;
     let mut cmd = env.pinning.command(env.pinning.proxy_cpu, env.wasmgate);
     cmd.arg("run").arg("-c").arg(&config);
-    let log = env.temp.path().join("wasmgate.log");
+    let log = env.temp.path().join(format!("{name}.log"));
     let mut proc = Proc::spawn("wasmgate", cmd, log)?;
     let ready_in = wait_ready(&mut proc, addr, UPSTREAM_BODY, READY_TIMEOUT)?;
     Ok(Running { url: format!("http://{addr}/"), process: Some(proc), ready_in: Some(ready_in) })

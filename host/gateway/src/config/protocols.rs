@@ -25,6 +25,8 @@ impl ListenerProtocol {
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     pub config: Arc<rustls::ServerConfig>,
+    /// Each certificate's server names and expiry (Unix seconds), for `/metrics`.
+    pub expiries: Vec<(Vec<String>, i64)>,
 }
 
 #[derive(Debug, Clone)]

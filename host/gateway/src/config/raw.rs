@@ -31,6 +31,16 @@ pub struct RawConfig {
     pub plugins: Option<plugins::RawPlugins>,
     #[serde(default)]
     pub security: RawSecurity,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// `[metrics]`: what `/metrics` on the admin listener counts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Record every request (default true); off only to measure what that costs.
+    pub enabled: Option<bool>,
 }
 
 /// `[security]`: what the gateway owns of every incoming request.

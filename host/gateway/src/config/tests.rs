@@ -93,3 +93,49 @@ address = "127.0.0.1:9901"
     assert_eq!(fallback.headers["content-type"], "application/json");
     assert_eq!(config.admin.as_ref().unwrap().address.port(), 9901);
 }
+
+#[test]
+fn the_config_hash_ignores_layout_and_follows_values() {
+    let hash = |text: &str| config_hash(&Config::parse(text, Path::new("x.toml")).unwrap());
+    let base = hash(EXAMPLE);
+    assert_eq!(base.len(), 16);
+    assert_eq!(hash(&format!("# a comment\n{EXAMPLE}\n\n")), base, "comments and blank lines");
+    assert_eq!(hash(&EXAMPLE.replace("strip_prefix = true\nupstream = \"api\"", "upstream = \"api\"\nstrip_prefix = true")), base, "key order");
+    assert_ne!(hash(&EXAMPLE.replace("weight = 2", "weight = 3")), base);
+    assert_ne!(hash(&EXAMPLE.replace("path_prefix = \"/api\"", "path_prefix = \"/api\"\nplugins = []")), base);
+    let written = Config::parse(EXAMPLE, Path::new("x.toml")).unwrap().as_written;
+    assert_eq!(format!("{written:?}"), format!("Written({base})"), "the text is not in logs");
+}
+
+#[test]
+fn an_admin_address_off_loopback_needs_a_token() {
+    let with_admin = |admin: &str| Config::parse(&format!("{EXAMPLE}\n[admin]\n{admin}\n"), Path::new("x.toml"));
+    let err = with_admin("address = \"0.0.0.0:9901\"").unwrap_err();
+    assert_eq!(err.key, "admin.address");
+    assert!(err.reason.contains("not a loopback address"), "{err}");
+    assert!(with_admin("address = \"[::1]:9901\"").unwrap().admin.unwrap().token.is_none());
+
+    let dir = tempfile_dir();
+    std::fs::write(dir.join("token"), "0123456789abcdef0123\n").unwrap();
+    let file = format!("address = \"0.0.0.0:9901\"\ntoken_file = \"{}\"", dir.join("token").display());
+    let admin = with_admin(&file).unwrap().admin.unwrap();
+    assert!(admin.token.unwrap().matches(b"0123456789abcdef0123"));
+    assert!(!admin.show_plugin_config);
+
+    std::fs::write(dir.join("token"), "short\n").unwrap();
+    let err = with_admin(&file).unwrap_err();
+    assert_eq!(err.key, "admin.token_file");
+    assert!(err.reason.contains("at least 16") && !err.reason.contains("short\""), "{err}");
+
+    let err = with_admin("address = \"127.0.0.1:0\"\ntoken_env = \"WASMGATE_TEST_NO_SUCH_VARIABLE\"").unwrap_err();
+    assert_eq!((err.key.as_str(), err.reason.contains("is not set")), ("admin.token_env", true), "{err}");
+    let err = with_admin("address = \"127.0.0.1:0\"\ntoken_env = \"X\"\ntoken_file = \"y\"").unwrap_err();
+    assert!(err.reason.contains("not both"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmgate-config-test-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

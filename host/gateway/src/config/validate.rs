@@ -8,6 +8,7 @@ use super::raw::{RawConfig, RawListener, RawRoute, RawUpstream};
 use super::*;
 use crate::request_target::{route_prefix_problem, EncodedSlash, PathRules};
 
+mod admin;
 mod discovery;
 mod plugins;
 mod protocols;
@@ -52,13 +53,16 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
         return Err(invalid("log.level", format!("`{level}` is not one of error, warn, info, debug, trace")));
     }
     let log = LogConfig { access: raw.log.access.unwrap_or(true), level };
-    let admin = raw.admin.as_ref().map(resilience::admin).transpose()?;
+    let admin = raw.admin.as_ref().map(|a| admin::admin(a, base)).transpose()?;
     if let Some(admin) = &admin {
         if let Some(l) = listeners.iter().find(|l| admin.address.port() != 0 && l.address == admin.address) {
             return Err(invalid("admin.address", format!("{} is listener `{}`'s address", admin.address, l.name)));
         }
     }
-    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None, security })
+    // `as_written` is filled in by `Config::parse`, which has the text.
+    let as_written = Written::default();
+    let metrics = MetricsConfig { enabled: raw.metrics.enabled.unwrap_or(true) };
+    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None, security, as_written, metrics })
 }
 
 fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), Invalid> {

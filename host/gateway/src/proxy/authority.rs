@@ -46,10 +46,10 @@ pub fn of_request(parts: &Parts) -> Result<Option<Authority>, ProxyError> {
         if parts.uri.scheme().is_none() && parts.version != Version::HTTP_2 {
             return Err(ProxyError::BadRequest("request target is not a path"));
         }
-        let authority = normalize(target.as_str().as_bytes())?;
+        let authority = normalize(target.as_str().as_bytes(), None)?;
         if parts.version == Version::HTTP_2 {
             if let Some(host) = host {
-                if normalize(host.as_bytes())?.value != authority.value {
+                if normalize(host.as_bytes(), Some(host))?.value != authority.value {
                     return Err(ProxyError::BadRequest("the host header and :authority differ"));
                 }
             }
@@ -57,7 +57,7 @@ pub fn of_request(parts: &Parts) -> Result<Option<Authority>, ProxyError> {
         return Ok(Some(authority));
     }
     match host {
-        Some(host) => normalize(host.as_bytes()).map(Some),
+        Some(host) => normalize(host.as_bytes(), Some(host)).map(Some),
         None if parts.version == Version::HTTP_11 => Err(ProxyError::BadRequest("HTTP/1.1 request without Host")),
         None => Ok(None),
     }
@@ -65,9 +65,13 @@ pub fn of_request(parts: &Parts) -> Result<Option<Authority>, ProxyError> {
 
 /// Checks `host[:port]` (a reg-name or an IP literal, RFC 3986 §3.2.2) and
 /// lower-cases it, dropping a trailing dot from the host (`example.com.` and
-/// `example.com` are one name to DNS and to most servers).
-pub fn normalize(text: &[u8]) -> Result<Authority, ProxyError> {
+/// `example.com` are one name to DNS and to most servers). `original`: the
+/// header `text` came from, shared (not copied) when `text` is already normal.
+pub fn normalize(text: &[u8], original: Option<&HeaderValue>) -> Result<Authority, ProxyError> {
     const INVALID: ProxyError = ProxyError::BadRequest("invalid host");
+    if let (Some(host_len), Some(original)) = (plain_len(text), original) {
+        return Ok(Authority { value: original.clone(), host_len });
+    }
     let (host, port) = split_port(text).ok_or(INVALID)?;
     if host.is_empty() {
         return Err(INVALID);
@@ -77,34 +81,63 @@ pub fn normalize(text: &[u8]) -> Result<Authority, ProxyError> {
         if literal.is_empty() || !literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
             return Err(INVALID);
         }
-    } else {
-        if host.contains(&b'@') {
-            return Err(ProxyError::BadRequest("user information in the authority"));
-        }
-        let name = host.strip_suffix(b".").unwrap_or(host);
-        let labels_ok = !name.is_empty()
-            && name.split(|&b| b == b'.').all(|label| {
-                !label.is_empty() && label.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        if !labels_ok {
-            return Err(INVALID);
-        }
+    } else if !valid_name(host)? {
+        return Err(INVALID);
     }
     let trailing_dot = host.len() > 1 && host[host.len() - 1] == b'.';
     let host_len = host.len() - usize::from(trailing_dot);
     let normal = !trailing_dot && !text.iter().any(u8::is_ascii_uppercase);
-    let value = if normal {
-        HeaderValue::from_bytes(text).map_err(|_| INVALID)?
-    } else {
-        let mut out = Vec::with_capacity(text.len());
-        out.extend(host[..host_len].iter().map(u8::to_ascii_lowercase));
-        if let Some(port) = port {
-            out.push(b':');
-            out.extend_from_slice(port);
+    let value = match original {
+        Some(original) if normal => original.clone(),
+        _ if normal => HeaderValue::from_bytes(text).map_err(|_| INVALID)?,
+        _ => {
+            let mut out = Vec::with_capacity(text.len());
+            out.extend(host[..host_len].iter().map(u8::to_ascii_lowercase));
+            if let Some(port) = port {
+                out.push(b':');
+                out.extend_from_slice(port);
+            }
+            HeaderValue::from_bytes(&out).map_err(|_| INVALID)?
         }
-        HeaderValue::from_bytes(&out).map_err(|_| INVALID)?
     };
     Ok(Authority { value, host_len })
+}
+
+/// The usual authority, in one pass: a lower-case name or IPv4 address
+/// without a trailing dot and with an optional port of 1–5 digits. Its host's
+/// length, or `None` for anything else (which `normalize` then looks at
+/// closely: upper case, IP literals, a trailing dot, or an error).
+fn plain_len(text: &[u8]) -> Option<usize> {
+    let mut label = 0usize;
+    for (i, &b) in text.iter().enumerate() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label += 1,
+            b'.' if label > 0 => label = 0,
+            b':' if label > 0 => {
+                let port = &text[i + 1..];
+                return ((1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)).then_some(i);
+            }
+            _ => return None,
+        }
+    }
+    (label > 0).then_some(text.len())
+}
+
+/// Whether `host` is a DNS name (letters, digits, `-`, `_`, no empty label;
+/// one trailing dot allowed); refuses user information outright.
+fn valid_name(host: &[u8]) -> Result<bool, ProxyError> {
+    let name = host.strip_suffix(b".").unwrap_or(host);
+    let mut label = 0;
+    for &b in name {
+        match b {
+            b'.' if label == 0 => return Ok(false),
+            b'.' => label = 0,
+            b'@' => return Err(ProxyError::BadRequest("user information in the authority")),
+            _ if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' => label += 1,
+            _ => return Ok(false),
+        }
+    }
+    Ok(label > 0)
 }
 
 /// `host` and `port` of `host[:port]`; `None` when the port is not 1–5 digits

@@ -24,6 +24,10 @@ pub struct RequestBody {
     /// Where the body records why it failed, for the status the client gets
     /// (none for an empty body: nothing can fail).
     fault: Option<Arc<AtomicU8>>,
+    /// The limit `remaining` started from: what was read is the difference.
+    limit: u64,
+    /// The route block the bytes read count into, when the body is dropped.
+    counted: Option<Arc<crate::metrics::RouteMetrics>>,
 }
 
 enum Kind {
@@ -64,11 +68,20 @@ impl RequestBody {
     /// `timeout`: the listener's `body_timeout`, between reads.
     pub fn new(body: Incoming, limit: u64, timeout: Duration) -> RequestBody {
         let stall = Stall { timeout, timer: None, progressed: false };
-        RequestBody { kind: Kind::Incoming { body, first: None, stall }, remaining: limit, fault: Some(Arc::default()) }
+        let kind = Kind::Incoming { body, first: None, stall };
+        RequestBody { kind, remaining: limit, fault: Some(Arc::default()), limit, counted: None }
     }
 
     pub fn empty() -> RequestBody {
-        RequestBody { kind: Kind::Empty, remaining: 0, fault: None }
+        RequestBody { kind: Kind::Empty, remaining: 0, fault: None, limit: 0, counted: None }
+    }
+
+    /// Counts the bytes read from the client into `route` (as request body
+    /// bytes) once the body is dropped. An empty body has none to count.
+    pub fn count_into(&mut self, route: &Arc<crate::metrics::RouteMetrics>) {
+        if matches!(self.kind, Kind::Incoming { .. }) {
+            self.counted = Some(route.clone());
+        }
     }
 
     /// Reads the first frame now, before anything is sent upstream, so a body that
@@ -134,6 +147,14 @@ impl RequestBody {
         }
     }
 
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if let Some(route) = self.counted.take() {
+            route.bytes_in(self.limit - self.remaining);
+        }
+    }
 }
 
 impl Stall {

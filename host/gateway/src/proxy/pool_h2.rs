@@ -109,7 +109,7 @@ pub(super) async fn send(upstream: &Upstream, target: &Target, mut req: Request<
     loop {
         let (mut sender, reused) = match take(address, config.timeouts.idle) {
             Some(sender) => (sender, true),
-            None => match connect(upstream, target).await {
+            None => match super::timed_connect(upstream, connect(upstream, target)).await {
                 Ok(sender) => {
                     keep(address, &sender);
                     (sender, false)

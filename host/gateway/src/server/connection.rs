@@ -40,18 +40,27 @@ pub struct Activity {
     /// The connection switched protocols (we answered `101`, or 2xx to `CONNECT`):
     /// the strict HTTP/1 reader stops watching its bytes.
     upgraded: AtomicBool,
+    /// The listener's metrics, which count the requests in flight (none: not
+    /// a listener's connection, or metrics are off).
+    listener: Option<Arc<crate::metrics::ListenerMetrics>>,
 }
 
 impl Activity {
     /// A fresh connection counts as reading its first head: a client that connects
     /// and sends nothing gets `header_timeout`, not `idle_timeout`.
     pub fn new() -> Arc<Activity> {
+        Activity::counted(None)
+    }
+
+    /// A listener's connection, whose requests in flight `listener` counts.
+    pub fn counted(listener: Option<Arc<crate::metrics::ListenerMetrics>>) -> Arc<Activity> {
         let now = now_ms();
         Arc::new(Activity {
             head_started: AtomicU64::new(now),
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(now),
             upgraded: AtomicBool::new(false),
+            listener,
         })
     }
 
@@ -78,6 +87,9 @@ impl Activity {
     pub fn request(self: &Arc<Self>) -> InFlight {
         self.head_started.store(0, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if let Some(listener) = &self.listener {
+            listener.request_started();
+        }
         InFlight(self.clone())
     }
 
@@ -98,6 +110,9 @@ pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        if let Some(listener) = &self.0.listener {
+            listener.request_finished();
+        }
         if self.0.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.0.idle_since.store(now_ms(), Ordering::Relaxed);
         }
@@ -158,15 +173,35 @@ pub async fn serve<C: GracefulConnection>(
     }
 }
 
-/// A response body that keeps its request counted as in flight until it is done.
+/// A response body that keeps its request counted as in flight until it is
+/// done, and counts the bytes it sends when asked to.
 pub struct Tracked<B> {
     body: B,
     _in_flight: InFlight,
+    sent: Option<Sent>,
+}
+
+/// Bytes of a body sent so far, added to a route's count when it is dropped.
+struct Sent {
+    route: Arc<crate::metrics::RouteMetrics>,
+    bytes: u64,
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        self.route.bytes_out(self.bytes);
+    }
 }
 
 impl<B> Tracked<B> {
     pub fn new(body: B, in_flight: InFlight) -> Tracked<B> {
-        Tracked { body, _in_flight: in_flight }
+        Tracked { body, _in_flight: in_flight, sent: None }
+    }
+
+    /// Counts the body's bytes into `route`, when given one.
+    pub fn counting(mut self, route: Option<Arc<crate::metrics::RouteMetrics>>) -> Tracked<B> {
+        self.sent = route.map(|route| Sent { route, bytes: 0 });
+        self
     }
 }
 
@@ -175,7 +210,11 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
     type Error = B::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let (Some(sent), Poll::Ready(Some(Ok(frame)))) = (&mut self.sent, &polled) {
+            sent.bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

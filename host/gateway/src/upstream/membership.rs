@@ -1,8 +1,9 @@
 //! Which targets an upstream has (as discovery or the config says) and which of
-//! them the health checks let into rotation. Only the control plane writes here,
-//! under the upstream's mutex; requests read the published snapshot instead.
+//! them the health checks let into rotation, less those an operator drained.
+//! Only the control plane writes here, under the upstream's mutex; requests read
+//! the published snapshot instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -54,6 +55,8 @@ pub struct TargetStatus {
     pub health: Health,
     /// In the snapshot requests are balanced over right now.
     pub in_rotation: bool,
+    /// Held out of rotation by an operator (`POST .../drain`).
+    pub drained: bool,
     pub breaker: Option<(BreakerState, u64, u64)>,
 }
 
@@ -66,9 +69,15 @@ pub struct Membership {
     states: HashMap<SocketAddr, Arc<TargetState>>,
     /// Whether checks are configured: new targets then start `Pending`.
     checked: bool,
+    /// Addresses an operator took out of rotation. Kept while discovery loses
+    /// and finds the target again (a restarting backend's node comes back) and
+    /// across health changes; only `undrain` ends it.
+    drained: HashSet<SocketAddr>,
     upstream: Arc<str>,
     breaker: Option<crate::config::BreakerConfig>,
     pub source: Option<SourceStatus>,
+    /// Where target states count their requests (none: metrics are off).
+    metrics: Option<Arc<crate::metrics::UpstreamMetrics>>,
 }
 
 impl Membership {
@@ -83,26 +92,62 @@ impl Membership {
             discovered,
             states: HashMap::new(),
             checked,
+            drained: HashSet::new(),
             upstream: config.name.as_str().into(),
             breaker: config.circuit_breaker,
             source: None,
+            metrics: None,
         }
     }
 
     pub fn state_of(&mut self, target: &TargetConfig) -> Arc<TargetState> {
+        let metrics = &self.metrics;
         self.states
             .entry(target.address)
-            .or_insert_with(|| Arc::new(TargetState::new(self.upstream.clone(), target.address, self.breaker)))
+            .or_insert_with(|| {
+                let state = TargetState::new(self.upstream.clone(), target.address, self.breaker);
+                Arc::new(state.with_metrics(metrics.as_ref().map(|m| m.target(target.address))))
+            })
             .clone()
     }
 
-    /// The discovered targets the health checks let through, in discovery order.
+    /// Target states count into `metrics` from now on: the ones made so far
+    /// (before the upstream was shared) are made again.
+    pub fn set_metrics(&mut self, metrics: Arc<crate::metrics::UpstreamMetrics>) {
+        self.metrics = Some(metrics);
+        self.states.clear();
+    }
+
+    /// The discovered targets the health checks let through and no operator
+    /// drained, in discovery order.
     pub fn rotation(&self) -> Vec<TargetConfig> {
         self.discovered
             .iter()
             .filter(|t| self.health.get(&t.address).is_none_or(|h| h.in_rotation()))
+            .filter(|t| !self.drained.contains(&t.address))
             .cloned()
             .collect()
+    }
+
+    /// The address of a discovered target, by address or as written (`localhost:2003`).
+    pub fn find(&self, target: &str) -> Option<SocketAddr> {
+        self.discovered
+            .iter()
+            .find(|t| t.authority == target || target.parse() == Ok(t.address))
+            .map(|t| t.address)
+    }
+
+    /// Drains (`true`) or undrains a target; returns whether that changed anything.
+    pub fn set_drained(&mut self, address: SocketAddr, drained: bool) -> bool {
+        match drained {
+            true => self.drained.insert(address),
+            false => self.drained.remove(&address),
+        }
+    }
+
+    /// Drained addresses, discovered now or not.
+    pub fn drained(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.drained.iter().copied()
     }
 
     /// Takes discovery's new list; logs every addition, removal and weight change.
@@ -164,6 +209,7 @@ impl Membership {
                 weight: t.weight,
                 health: self.health.get(&t.address).copied().unwrap_or(Health::Unchecked),
                 in_rotation: current.targets.iter().any(|c| c.address == t.address),
+                drained: self.drained.contains(&t.address),
                 breaker: self.states.get(&t.address).and_then(|s| s.breaker()).map(|b| {
                     let (requests, failures) = b.counts();
                     (b.state(), requests, failures)

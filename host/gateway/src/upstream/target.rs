@@ -12,11 +12,17 @@ pub struct TargetState {
     upstream: Arc<str>,
     pub address: SocketAddr,
     breaker: Option<Breaker>,
+    /// Where requests sent here are counted (none: metrics are off).
+    pub metrics: Option<Arc<crate::metrics::TargetMetrics>>,
 }
 
 impl TargetState {
     pub fn new(upstream: Arc<str>, address: SocketAddr, breaker: Option<BreakerConfig>) -> TargetState {
-        TargetState { upstream, address, breaker: breaker.map(Breaker::new) }
+        TargetState { upstream, address, breaker: breaker.map(Breaker::new), metrics: None }
+    }
+
+    pub fn with_metrics(self, metrics: Option<Arc<crate::metrics::TargetMetrics>>) -> TargetState {
+        TargetState { metrics, ..self }
     }
 
     pub fn breaker(&self) -> Option<&Breaker> {
@@ -44,6 +50,9 @@ impl TargetState {
     }
 
     fn log(&self, transition: Transition) {
+        if let Some(metrics) = &self.metrics {
+            metrics.breaker(transition);
+        }
         let (upstream, target) = (&*self.upstream, self.address);
         match transition {
             Transition::Opened { requests, failures } => tracing::warn!(

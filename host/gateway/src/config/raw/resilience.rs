@@ -46,6 +46,12 @@ pub struct RawAdmin {
     pub address: String,
     #[serde(default)]
     pub limits: RawAdminLimits,
+    /// A file holding the bearer token every admin request must carry (relative to the config file).
+    pub token_file: Option<String>,
+    /// An environment variable holding that token.
+    pub token_env: Option<String>,
+    /// Show plugins' `config` values in `GET /status/config` (default false: redacted).
+    pub show_plugin_config: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -69,8 +69,9 @@ fn https(l: &RawListener, key: &str, base: &Path) -> Result<ListenerProtocol, In
             .map_err(|(field, reason)| invalid(k(field), reason))?;
         loaded.push(cert);
     }
+    let expiries = loaded.iter().filter_map(|c| Some((c.names.clone(), c.not_after?))).collect();
     let config = tls::server_config(loaded).map_err(|reason| invalid(format!("{key}.certificates"), reason))?;
-    Ok(ListenerProtocol::Https(ServerTls { config }))
+    Ok(ListenerProtocol::Https(ServerTls { config, expiries }))
 }
 
 fn valid_name(name: &str) -> bool {

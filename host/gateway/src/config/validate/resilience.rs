@@ -1,13 +1,10 @@
-//! Health checks, circuit breakers, fallbacks and the admin listener: raw → validated.
-
-use std::net::SocketAddr;
+//! Health checks, circuit breakers and fallbacks: raw → validated.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use super::super::raw::{RawAdmin, RawBreaker, RawFallback, RawHealthCheck};
+use super::super::raw::{RawBreaker, RawFallback, RawHealthCheck};
 use super::super::resilience::*;
-use super::super::{AdminConfig, AdminLimits};
 use super::{invalid, positive, Invalid};
 
 pub fn health_check(raw: &RawHealthCheck, key: &str) -> Result<HealthCheckConfig, Invalid> {
@@ -91,21 +88,4 @@ pub fn fallback(raw: &RawFallback, key: &str) -> Result<FallbackConfig, Invalid>
         headers.append(name, value);
     }
     Ok(FallbackConfig { status, headers, body: Bytes::from(raw.body.clone()) })
-}
-
-pub fn admin(raw: &RawAdmin) -> Result<AdminConfig, Invalid> {
-    let address: SocketAddr = raw
-        .address
-        .parse()
-        .map_err(|_| invalid("admin.address", format!("`{}` is not an ip:port address", raw.address)))?;
-    let d = AdminLimits::default();
-    let limits = AdminLimits {
-        header_timeout: positive(raw.limits.header_timeout, d.header_timeout, "admin.limits.header_timeout")?,
-        idle_timeout: positive(raw.limits.idle_timeout, d.idle_timeout, "admin.limits.idle_timeout")?,
-        max_connections: match raw.limits.max_connections {
-            Some(0) => return Err(invalid("admin.limits.max_connections", "must be at least 1")),
-            other => other.unwrap_or(d.max_connections),
-        },
-    };
-    Ok(AdminConfig { address, limits })
 }

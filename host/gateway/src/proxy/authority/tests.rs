@@ -70,7 +70,15 @@ fn one_authority_per_request() {
 #[test]
 fn a_normal_host_is_not_copied() {
     let value = HeaderValue::from_static("api.test:80");
-    let authority = normalize(value.as_bytes()).unwrap();
+    let authority = normalize(value.as_bytes(), Some(&value)).unwrap();
     assert_eq!(authority.value, value);
     assert_eq!(authority.host(), "api.test");
+}
+
+#[test]
+fn the_one_pass_check_agrees_with_the_full_one() {
+    for text in ["a", "api.test", "api.test:80", "127.0.0.1:65535", "a-b_c.d", "a:", "a:123456", "a.", "a..b", ".a", "A.b", "[::1]", "a@b", "a:8x", ""] {
+        let full = normalize(text.as_bytes(), None).ok().filter(|a| a.value.as_bytes() == text.as_bytes()).map(|a| a.host_len);
+        assert_eq!(plain_len(text.as_bytes()), full.filter(|_| !text.starts_with('[')), "{text:?}");
+    }
 }
