@@ -424,7 +424,7 @@ async fn a_plugin_that_does_not_load_is_named_and_the_running_version_serves_on(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_level_changes_for_a_while_and_the_configured_one_returns() {
     // This test binary's global logger; its level is what the API changes.
-    let _guard = wasmgate::logging::init(&wasmgate::config::LogConfig { access: false, level: "warn".into() });
+    let _guard = wasmgate::logging::init(&wasmgate::config::LogConfig { access: false, level: "warn".into(), format: wasmgate::config::LogFormat::Text });
     let backend = Backend::start("b").await;
     let gw = wasmgate_tests::gateway(&(simple_config("round_robin", &[(backend.addr, 1)], "") + ADMIN));
     let addr = gw.admin_addr().unwrap();

@@ -148,3 +148,26 @@ async fn http2_prior_knowledge_clients_are_served() {
         assert_eq!(seen.header("host"), Some("h2.test"), ":authority becomes Host upstream");
     }
 }
+
+/// W3C trace context passes through untouched (the gateway does not trace by
+/// default): the backend sees the client's trace id and state as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_context_reaches_the_backend_untouched() {
+    let backend = Backend::start("b").await;
+    let gw = gateway(&simple_config("round_robin", &[(backend.addr, 1)], ""));
+    let addr = gw.local_addr("web").unwrap();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+    let reply = request(
+        addr,
+        Method::GET,
+        "/traced",
+        &[("host", "localhost"), ("traceparent", traceparent), ("tracestate", tracestate)],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let seen = reply.seen();
+    assert_eq!(seen.headers.get("traceparent").map(String::as_str), Some(traceparent));
+    assert_eq!(seen.headers.get("tracestate").map(String::as_str), Some(tracestate));
+}

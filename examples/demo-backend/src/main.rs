@@ -81,7 +81,7 @@ async fn main() {
     let Some(registration) = args.register else {
         return serve(listener, banner).await;
     };
-    let _log = wasmgate::logging::init(&wasmgate::config::LogConfig { access: false, level: "info".into() });
+    let _log = wasmgate::logging::init(&wasmgate::config::LogConfig { access: false, level: "info".into(), format: wasmgate::config::LogFormat::Text });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let registered = tokio::spawn(async move {
         registration

@@ -133,7 +133,7 @@ fn register(registration: crate::register::Registration) -> ExitCode {
         eprintln!("error: --path must be absolute and --address must be host:port");
         return ExitCode::FAILURE;
     }
-    let _log = crate::logging::init(&crate::config::LogConfig { access: false, level: "info".into() });
+    let _log = crate::logging::init(&crate::config::LogConfig { access: false, level: "info".into(), format: crate::config::LogFormat::Text });
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -15,7 +15,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat};
 
 /// The level control of the subscriber `init` installed (none in embedders and tests that did not call it).
 static LEVELS: OnceLock<Levels> = OnceLock::new();
@@ -78,8 +78,12 @@ pub fn init(config: &LogConfig) -> WorkerGuard {
     let configured = from_env.clone().unwrap_or_else(|| config.level.clone());
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&configured));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let output = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
-    if tracing_subscriber::registry().with(filter).with(output).try_init().is_ok() {
+    // One of the two is `None`: an absent layer does nothing.
+    let (text, json) = match config.format {
+        LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi)), None),
+        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(writer))),
+    };
+    if tracing_subscriber::registry().with(filter).with(text).with(json).try_init().is_ok() {
         let state = LevelState { configured, from_env: from_env.is_some(), temporary: None, generation: 0 };
         let _ = LEVELS.set(Levels { handle, state: Mutex::new(state) });
     }

@@ -1,5 +1,6 @@
 //! The HTTP reverse proxy: route → pick a target → forward → stream back.
 
+mod access;
 mod authority;
 mod body;
 mod degrade;
@@ -84,6 +85,7 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
     let started = meter.started.unwrap_or_else(wasmgate_metrics::clock::now_ns);
     let method = req.method().clone();
     let uri = req.uri().clone();
+    let trace = access::trace_id(req.headers());
     let (response, target) = match forward(&state, &peer, req, grpc, &mut meter).await {
         Ok((response, target)) => {
             if target.is_some() {
@@ -102,10 +104,11 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
         target: "access",
         client = %peer.addr.ip(),
         method = %method,
-        path = %uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/"),
+        path = %access::bounded(uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/")),
         status = response.status().as_u16(),
         upstream = %target.map_or_else(|| "-".to_owned(), |t| t.to_string()),
         duration_us = wasmgate_metrics::clock::since_ns(started) / 1000,
+        trace_id = trace.as_deref().unwrap_or("-"),
     );
     (response, counting)
 }

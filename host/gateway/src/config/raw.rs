@@ -174,4 +174,6 @@ pub struct RawRuntime {
 pub struct RawLog {
     pub access: Option<bool>,
     pub level: Option<String>,
+    /// `text` (default) or `json` (one JSON object a line).
+    pub format: Option<String>,
 }

@@ -52,7 +52,12 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
     if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
         return Err(invalid("log.level", format!("`{level}` is not one of error, warn, info, debug, trace")));
     }
-    let log = LogConfig { access: raw.log.access.unwrap_or(true), level };
+    let format = match raw.log.format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => return Err(invalid("log.format", format!("`{other}` is not one of text, json"))),
+    };
+    let log = LogConfig { access: raw.log.access.unwrap_or(true), level, format };
     let admin = raw.admin.as_ref().map(|a| admin::admin(a, base)).transpose()?;
     if let Some(admin) = &admin {
         if let Some(l) = listeners.iter().find(|l| admin.address.port() != 0 && l.address == admin.address) {
