@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 const CONFIG: &str = "examples/00-quickstart/wasmgate.toml";
 const GATEWAY: &str = "127.0.0.1:8080";
+/// The quickstart config's `[admin] address`: the dashboard, `/metrics`, the JSON API.
+const ADMIN: &str = "127.0.0.1:9901";
 const BACKENDS: [(&str, &str); 2] = [("real-server-1", "127.0.0.1:2003"), ("real-server-2", "127.0.0.1:2004")];
 
 /// Children are killed when this is dropped, whatever path we leave by.
@@ -24,7 +26,7 @@ pub fn run() -> Result<(), String> {
     crate::cargo(&["build", "--release", "-p", "wasmgate", "-p", "demo-backend"])?;
     let bin = crate::target_dir().join("release");
     let root = crate::workspace_root();
-    for address in BACKENDS.iter().map(|(_, a)| *a).chain([GATEWAY]) {
+    for address in BACKENDS.iter().map(|(_, a)| *a).chain([GATEWAY, ADMIN]) {
         if TcpStream::connect(address).is_ok() {
             return Err(format!("{address} is already in use; stop whatever listens there first"));
         }
@@ -45,7 +47,7 @@ pub fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot start wasmgate: {e}"))?;
     children.0.push(gateway);
 
-    for address in BACKENDS.iter().map(|(_, a)| *a).chain([GATEWAY]) {
+    for address in BACKENDS.iter().map(|(_, a)| *a).chain([GATEWAY, ADMIN]) {
         wait_for(address, &mut children)?;
     }
     println!(
@@ -53,6 +55,7 @@ pub fn run() -> Result<(), String> {
          for i in 1 2 3 4 5 6; do curl -s localhost:8080/hello; done\n  \
          curl -s 'localhost:8080/api/users?id=7'\n  \
          curl -s --http2-prior-knowledge localhost:8080/h2\n\n\
+         Live dashboard: http://{ADMIN}/ (metrics: http://{ADMIN}/metrics).\n\
          Config: {CONFIG}. Ctrl-C stops everything.\n",
         BACKENDS[0].1, BACKENDS[1].1
     );

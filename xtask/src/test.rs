@@ -13,6 +13,9 @@ const NEEDED: &[Program] = &[
     // tests/tests/metrics.rs checks the scrape with promtool and has a real Prometheus
     // (/usr/bin/prometheus, same package) scrape the gateway.
     Program { path: "/usr/bin/promtool", package: "prometheus" },
+    // tests/tests/dashboard.rs drives a real headless Chromium through chromedriver.
+    Program { path: "/usr/bin/chromium", package: "chromium" },
+    Program { path: "/usr/bin/chromedriver", package: "chromium-driver" },
 ];
 
 pub fn run(extra: &[String]) -> Result<(), String> {

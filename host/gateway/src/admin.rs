@@ -4,10 +4,12 @@
 //!
 //! With a token configured (required off loopback), every request must carry
 //! `Authorization: Bearer <token>`; any other gets `401` and nothing more.
-//! `status` reads, `actions` change things, `auth` checks the token.
+//! `status` reads, `actions` change things, `auth` checks the token,
+//! `dashboard` serves the live page (`GET /` from a browser) and its `/events`.
 
 mod actions;
 mod auth;
+mod dashboard;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -35,6 +37,9 @@ use crate::server::strict_http1::StrictHttp1;
 use crate::state::State;
 
 pub use status::upstreams;
+
+/// An admin answer: a whole body, or the dashboard's event stream.
+type AdminBody = Either<Full<Bytes>, dashboard::Events>;
 
 /// What the admin endpoints read and act on.
 pub struct Admin {
@@ -95,12 +100,12 @@ pub async fn serve(listener: std::net::TcpListener, admin: Arc<Admin>, mut shutd
         backoff.reset();
         let activity = Activity::new();
         let service = {
-            let (admin, activity) = (admin.clone(), activity.clone());
+            let (admin, activity, shutdown) = (admin.clone(), activity.clone(), shutdown.clone());
             service_fn(move |req| {
                 let in_flight = activity.request();
-                let admin = admin.clone();
+                let (admin, shutdown) = (admin.clone(), shutdown.clone());
                 async move {
-                    let response = admin.answer(req, client).await;
+                    let response = admin.answer(req, client, shutdown).await;
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
                 }
             })
@@ -123,7 +128,12 @@ pub async fn serve(listener: std::net::TcpListener, admin: Arc<Admin>, mut shutd
 /// The admin API's endpoints, as the request path names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Endpoint {
+    /// The dashboard page for a browser (`Accept: text/html`), else the list of endpoints.
     Index,
+    /// The list of endpoints as JSON, whatever the `Accept`.
+    List,
+    /// The dashboard's Server-Sent Events.
+    Events,
     Routes,
     Upstreams,
     Plugins,
@@ -137,6 +147,9 @@ enum Endpoint {
 
 /// Every endpoint, for `GET /` and the docs.
 const INDEX: &[&str] = &[
+    "GET / (the dashboard for a browser, else this list)",
+    "GET /status (this list)",
+    "GET /events (the dashboard's Server-Sent Events)",
     "GET /status/routes",
     "GET /status/upstreams",
     "GET /status/plugins",
@@ -154,6 +167,8 @@ impl Endpoint {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
         Some(match segments.as_slice() {
             [""] => Endpoint::Index,
+            ["status"] => Endpoint::List,
+            ["events"] => Endpoint::Events,
             ["status", "routes"] => Endpoint::Routes,
             ["status", "upstreams"] => Endpoint::Upstreams,
             ["status", "plugins"] => Endpoint::Plugins,
@@ -180,16 +195,36 @@ impl Endpoint {
 }
 
 impl Admin {
-    async fn answer(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Full<Bytes>> {
+    async fn answer(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> Response<AdminBody> {
         let running = self.reloader.running();
         let admin = running.config.admin.as_ref();
         if let Some(token) = admin.and_then(|a| a.token.as_ref()) {
             if !auth::authorized(token, req.headers()) {
-                return auth::unauthorized();
+                return auth::unauthorized().map(Either::Left);
             }
         }
-        let Some(endpoint) = Endpoint::of(req.uri().path()) else {
-            return error(StatusCode::NOT_FOUND, "no such endpoint; GET / lists them");
+        let endpoint = Endpoint::of(req.uri().path());
+        if endpoint == Some(Endpoint::Events) && req.method() == Method::GET {
+            return dashboard::events(self.clone(), shutdown).map(Either::Right);
+        }
+        self.answer_whole(req, client, endpoint).await.map(Either::Left)
+    }
+
+    /// Every answer but the event stream, the token already checked.
+    async fn answer_whole(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        endpoint: Option<Endpoint>,
+    ) -> Response<Full<Bytes>> {
+        let running = self.reloader.running();
+        let Some(endpoint) = endpoint else {
+            return error(StatusCode::NOT_FOUND, "no such endpoint; GET /status lists them");
         };
         let allowed = endpoint.allowed();
         if !allowed.contains(req.method()) {
@@ -201,7 +236,10 @@ impl Admin {
         }
         let state = self.state.load_full();
         let (status, body) = match endpoint {
-            Endpoint::Index => (StatusCode::OK, json!({ "endpoints": INDEX })),
+            Endpoint::Index if wants_html(req.headers()) => return dashboard::page(),
+            Endpoint::Index | Endpoint::List => (StatusCode::OK, json!({ "endpoints": INDEX })),
+            // Answered in `answer`; only a wrong method gets here.
+            Endpoint::Events => return error(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
             Endpoint::Routes => (StatusCode::OK, status::routes(&running.config, &self.listeners)),
             Endpoint::Upstreams => (StatusCode::OK, status::upstreams(&state)),
             Endpoint::Plugins => (StatusCode::OK, status::plugins(&running, self.reloader.refused().as_deref())),
@@ -233,6 +271,16 @@ impl Admin {
         };
         json_response(status, &body)
     }
+}
+
+/// Whether a request's `Accept` names `text/html` (a browser navigating).
+fn wants_html(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| range.split(';').next().is_some_and(|media| media.trim().eq_ignore_ascii_case("text/html")))
 }
 
 fn allow(methods: &[Method]) -> String {

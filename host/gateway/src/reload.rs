@@ -4,6 +4,7 @@
 //! in flight finish on the state they started with. Anything that fails leaves
 //! the running state untouched and is logged with its file, plugin and reason.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -18,6 +19,9 @@ use crate::state::State;
 /// How long files must be quiet before a change is acted on (a copy in progress
 /// keeps producing events, so it is never loaded half-written).
 const SETTLE: Duration = Duration::from_millis(200);
+
+/// Reload outcomes kept for the dashboard's reload log.
+const RECENT_RELOADS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -39,6 +43,16 @@ pub struct Reloader {
     running: ArcSwap<Running>,
     /// The last reload that was refused, until one succeeds.
     refused: ArcSwapOption<Refusal>,
+    /// The last `RECENT_RELOADS` reload outcomes, oldest first (the dashboard's log).
+    recent: Mutex<VecDeque<ReloadOutcome>>,
+}
+
+/// One reload's result, as the dashboard's reload log shows it.
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    pub at: SystemTime,
+    /// `Ok(new config hash)` or `Err(why it was refused)`.
+    pub result: Result<String, String>,
 }
 
 /// The config and plugins serving now.
@@ -76,7 +90,13 @@ impl Reloader {
     pub fn new(state: Arc<ArcSwap<State>>, config: Config, plugins: Option<Plugins>) -> Arc<Reloader> {
         let running = ArcSwap::from_pointee(Running::new(config, plugins.as_ref()));
         state.load().metrics.plugins_loaded(running.load().plugins.len() as u64, 0);
-        Arc::new(Reloader { state, plugins: Mutex::new(plugins), running, refused: ArcSwapOption::empty() })
+        Arc::new(Reloader {
+            state,
+            plugins: Mutex::new(plugins),
+            running,
+            refused: ArcSwapOption::empty(),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_RELOADS)),
+        })
     }
 
     /// The config and plugins serving now.
@@ -87,6 +107,19 @@ impl Reloader {
     /// Why the last reload was refused, unless one succeeded since.
     pub fn refused(&self) -> Option<Arc<Refusal>> {
         self.refused.load_full()
+    }
+
+    /// The last few reload outcomes, oldest first.
+    pub fn recent_reloads(&self) -> Vec<ReloadOutcome> {
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
+    }
+
+    fn record(&self, result: Result<String, String>) {
+        let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if recent.len() == RECENT_RELOADS {
+            recent.pop_front();
+        }
+        recent.push_back(ReloadOutcome { at: SystemTime::now(), result });
     }
 
     /// Applies `config`, or the config file read again when `None`, with the
@@ -103,6 +136,7 @@ impl Reloader {
                 let new = after.plugins.iter().filter(|p| !before.plugins.iter().any(|b| b.sha256 == p.sha256));
                 metrics.plugins_loaded(new.count() as u64, 0);
                 metrics.reloaded(Ok(after.hash.clone()));
+                self.record(Ok(after.hash.clone()));
                 Ok(())
             }
             Err(e) => {
@@ -110,6 +144,7 @@ impl Reloader {
                     metrics.plugins_loaded(0, set.failures.len() as u64);
                 }
                 metrics.reloaded(Err(()));
+                self.record(Err(e.to_string()));
                 self.refused.store(Some(Arc::new(Refusal::of(&e))));
                 Err(e)
             }
@@ -194,6 +229,9 @@ fn restartless(old: &Config, new: &Config) -> Result<(), ReloadError> {
     }
     if old.metrics != new.metrics {
         return Err(ReloadError::NeedsRestart("[metrics] changed".into()));
+    }
+    if old.log.format != new.log.format {
+        return Err(ReloadError::NeedsRestart("[log] format changed".into()));
     }
     if old.runtime.workers != new.runtime.workers {
         return Err(ReloadError::NeedsRestart("runtime.workers changed".into()));

@@ -12,7 +12,9 @@ fn paths_name_endpoints_and_segments_are_percent_decoded() {
     assert_eq!(Endpoint::of("/"), Some(Endpoint::Index));
     assert_eq!(Endpoint::of("/status/upstreams"), Some(Endpoint::Upstreams));
     assert_eq!(Endpoint::of("/status/upstreams/"), None);
-    assert_eq!(Endpoint::of("/status"), None);
+    assert_eq!(Endpoint::of("/status"), Some(Endpoint::List));
+    assert_eq!(Endpoint::of("/events"), Some(Endpoint::Events));
+    assert_eq!(Endpoint::of("/status/"), None);
     assert_eq!(
         Endpoint::of("/upstreams/api/targets/127.0.0.1:2003/drain"),
         Some(Endpoint::Drain { upstream: "api".into(), target: "127.0.0.1:2003".into(), drained: true })
