@@ -22,10 +22,14 @@ impl Drop for Children {
     }
 }
 
+/// The standard plugins the quickstart config's `/api` route runs.
+const PLUGINS: [&str; 3] = ["request-id", "rate-limit", "headers"];
+
 pub fn run() -> Result<(), String> {
     crate::cargo(&["build", "--release", "-p", "wasmgate", "-p", "demo-backend"])?;
     let bin = crate::target_dir().join("release");
     let root = crate::workspace_root();
+    install_plugins(&root)?;
     for address in BACKENDS.iter().map(|(_, a)| *a).chain([GATEWAY, ADMIN]) {
         if TcpStream::connect(address).is_ok() {
             return Err(format!("{address} is already in use; stop whatever listens there first"));
@@ -53,7 +57,7 @@ pub fn run() -> Result<(), String> {
     println!(
         "\nwasmgate is serving {GATEWAY} in front of {} and {} (weights 2:1). Try, in another terminal:\n\n  \
          for i in 1 2 3 4 5 6; do curl -s localhost:8080/hello; done\n  \
-         curl -s 'localhost:8080/api/users?id=7'\n  \
+         curl -si 'localhost:8080/api/users?id=7'   # through request-id, rate-limit and headers (Wasm)\n  \
          curl -s --http2-prior-knowledge localhost:8080/h2\n\n\
          Live dashboard: http://{ADMIN}/ (metrics: http://{ADMIN}/metrics).\n\
          Config: {CONFIG}. Ctrl-C stops everything.\n",
@@ -66,6 +70,26 @@ pub fn run() -> Result<(), String> {
     } else {
         Err(format!("wasmgate exited with {status}"))
     }
+}
+
+/// Builds the quickstart's plugins for wasm32-wasip2 and puts them into the
+/// config's plugin folder (`examples/00-quickstart/plugins/<name>.wasm`).
+fn install_plugins(root: &std::path::Path) -> Result<(), String> {
+    crate::prerequisites::wasm_target()?;
+    let mut args = vec!["build", "--release", "--target", "wasm32-wasip2"];
+    for plugin in PLUGINS {
+        args.extend(["-p", plugin]);
+    }
+    crate::cargo(&args)?;
+    let built = crate::target_dir().join("wasm32-wasip2").join("release");
+    let dir = root.join("examples/00-quickstart/plugins");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for plugin in PLUGINS {
+        let from = built.join(format!("{}.wasm", plugin.replace('-', "_")));
+        let to = dir.join(format!("{plugin}.wasm"));
+        std::fs::copy(&from, &to).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+    }
+    Ok(())
 }
 
 /// Waits (up to 10 s) until `address` accepts connections, or a child has died.
