@@ -198,10 +198,8 @@ async fn forward<'s>(
     let (mut parts, body) = req.into_parts();
     // One authority: routed by, sent as `Host` and as `X-Forwarded-Host`.
     let authority = authority::of_request(&parts)?;
-    if let Some(authority) = &authority {
-        if parts.headers.get(header::HOST) != Some(&authority.value) {
-            parts.headers.insert(header::HOST, authority.value.clone());
-        }
+    if let Some(authority) = authority.as_ref().filter(|a| !a.in_host) {
+        parts.headers.insert(header::HOST, authority.value.clone());
     }
     let mut body = request_body(&mut parts, body, peer)?;
 

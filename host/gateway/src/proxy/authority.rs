@@ -18,6 +18,9 @@ pub struct Authority {
     pub value: HeaderValue,
     /// Length of the host part (`value` without `:port`).
     host_len: usize,
+    /// The request's `Host` header already holds exactly `value` (found while
+    /// reading it, so the proxy need not look it up again).
+    pub in_host: bool,
 }
 
 impl Authority {
@@ -46,7 +49,7 @@ pub fn of_request(parts: &Parts) -> Result<Option<Authority>, ProxyError> {
         if parts.uri.scheme().is_none() && parts.version != Version::HTTP_2 {
             return Err(ProxyError::BadRequest("request target is not a path"));
         }
-        let authority = normalize(target.as_str().as_bytes(), None)?;
+        let mut authority = normalize(target.as_str().as_bytes(), None)?;
         if parts.version == Version::HTTP_2 {
             if let Some(host) = host {
                 if normalize(host.as_bytes(), Some(host))?.value != authority.value {
@@ -54,10 +57,15 @@ pub fn of_request(parts: &Parts) -> Result<Option<Authority>, ProxyError> {
                 }
             }
         }
+        authority.in_host = host == Some(&authority.value);
         return Ok(Some(authority));
     }
     match host {
-        Some(host) => normalize(host.as_bytes(), Some(host)).map(Some),
+        Some(host) => {
+            let mut authority = normalize(host.as_bytes(), Some(host))?;
+            authority.in_host = authority.value == host;
+            Ok(Some(authority))
+        }
         None if parts.version == Version::HTTP_11 => Err(ProxyError::BadRequest("HTTP/1.1 request without Host")),
         None => Ok(None),
     }
@@ -70,7 +78,7 @@ pub fn of_request(parts: &Parts) -> Result<Option<Authority>, ProxyError> {
 pub fn normalize(text: &[u8], original: Option<&HeaderValue>) -> Result<Authority, ProxyError> {
     const INVALID: ProxyError = ProxyError::BadRequest("invalid host");
     if let (Some(host_len), Some(original)) = (plain_len(text), original) {
-        return Ok(Authority { value: original.clone(), host_len });
+        return Ok(Authority { value: original.clone(), host_len, in_host: false });
     }
     let (host, port) = split_port(text).ok_or(INVALID)?;
     if host.is_empty() {
@@ -100,7 +108,7 @@ pub fn normalize(text: &[u8], original: Option<&HeaderValue>) -> Result<Authorit
             HeaderValue::from_bytes(&out).map_err(|_| INVALID)?
         }
     };
-    Ok(Authority { value, host_len })
+    Ok(Authority { value, host_len, in_host: false })
 }
 
 /// The usual authority, in one pass: a lower-case name or IPv4 address

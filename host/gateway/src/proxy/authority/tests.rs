@@ -82,3 +82,15 @@ fn the_one_pass_check_agrees_with_the_full_one() {
         assert_eq!(plain_len(text.as_bytes()), full.filter(|_| !text.starts_with('[')), "{text:?}");
     }
 }
+
+#[test]
+fn in_host_says_whether_host_already_holds_the_authority() {
+    let in_host = |version, target: &str, hosts: &[&str]| of_request(&parts(version, target, hosts)).unwrap().map(|a| a.in_host);
+    assert_eq!(in_host(Version::HTTP_11, "/x", &["api.test:80"]), Some(true));
+    assert_eq!(in_host(Version::HTTP_11, "/x", &["API.test"]), Some(false));
+    assert_eq!(in_host(Version::HTTP_11, "/x", &["api.test."]), Some(false));
+    assert_eq!(in_host(Version::HTTP_11, "http://www.example/x", &["secure.example"]), Some(false));
+    assert_eq!(in_host(Version::HTTP_11, "http://www.example/x", &["www.example"]), Some(true));
+    assert_eq!(in_host(Version::HTTP_2, "http://www.example/x", &[]), Some(false));
+    assert_eq!(in_host(Version::HTTP_10, "/x", &[]), None);
+}
