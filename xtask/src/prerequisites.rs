@@ -26,7 +26,8 @@ pub fn wasm_target() -> Result<(), String> {
     }
 }
 
-/// A program the tests start, and the Debian package that has it.
+/// A program (or file) the tests or the benchmark need, and the Debian package that has it.
+#[derive(Clone, Copy, Debug)]
 pub struct Program {
     pub path: &'static str,
     pub package: &'static str,

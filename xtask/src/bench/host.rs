@@ -124,7 +124,7 @@ pub fn find_tools() -> Result<Tools, String> {
 }
 
 /// Look in PATH, then in the given well-known places (sbin is often not in PATH).
-fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
+pub fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
@@ -135,6 +135,49 @@ fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `struct rlimit` on 64-bit Linux.
+#[repr(C)]
+struct Rlimit {
+    current: u64,
+    max: u64,
+}
+
+/// RLIMIT_NOFILE on x86, arm and riscv Linux.
+const RLIMIT_NOFILE: i32 = 7;
+
+extern "C" {
+    fn getrlimit(resource: i32, limit: *mut Rlimit) -> i32;
+    fn setrlimit(resource: i32, limit: *const Rlimit) -> i32;
+}
+
+/// Raises this process's open-files limit to its hard limit, so that wrk and
+/// the proxies (children inherit it) can hold `wanted` descriptors; a fresh
+/// machine's soft limit of 1024 is less than `-c1024` needs. Fails, naming
+/// the fix, when even the hard limit is too low.
+pub fn raise_open_files(wanted: u64) -> Result<(), String> {
+    let mut limit = Rlimit { current: 0, max: 0 };
+    // SAFETY: getrlimit writes one `struct rlimit` (laid out as `Rlimit`) to a valid pointer.
+    if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(format!("cannot read the open-files limit: {}", std::io::Error::last_os_error()));
+    }
+    if limit.current >= wanted {
+        return Ok(());
+    }
+    if limit.max < wanted {
+        return Err(format!(
+            "the open-files limit ({}, hard {}) is below the {wanted} the largest --connections needs; \
+             raise it (ulimit -n {wanted}) or pass smaller --connections",
+            limit.current, limit.max
+        ));
+    }
+    let raised = Rlimit { current: limit.max, max: limit.max };
+    // SAFETY: setrlimit reads one `struct rlimit` from a valid pointer.
+    if unsafe { setrlimit(RLIMIT_NOFILE, &raised) } != 0 {
+        return Err(format!("cannot raise the open-files limit: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// One line describing the machine, for the report.

@@ -10,7 +10,8 @@ Measures wasmgate against nginx as a reverse proxy, both in front of the same
 nginx upstream, with wrk as the load generator. See docs/benchmark.md.
 
 options:
-  --connections N      wrk connections (default 64)
+  --connections N[,N]  concurrencies, each a section of the report with every row
+                       (default 32,256,1024; h2 rows open a quarter as many connections)
   --duration D         length of each measured run, whole seconds: 10s, 1m (default 10s)
   --repeats N          interleaved rounds over all rows; medians are reported (default 3)
   --warmup D           unmeasured wrk run before each measurement, 0 to skip (default 2s)
@@ -18,14 +19,16 @@ options:
   --quick              smoke test: 1 repeat, 3s, 1s warmup (explicit flags still win)
   --wasmgate-bin PATH  benchmark this binary instead of building target/release/wasmgate
   --soak N             afterwards, send N requests (e.g. 1000000) through each wasmgate row
-                       and report its RSS after the first 100 000 and at the end
+                       at the first concurrency, and report its RSS after the first
+                       100 000 and at the end
   --keep-temp          keep the temp dir (configs, logs) and print its path
   -h, --help           this text";
 
 /// Resolved settings for one benchmark session.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub connections: u32,
+    /// Concurrencies in the order given; every row runs at each.
+    pub connections: Vec<u32>,
     pub duration: Duration,
     pub repeats: u32,
     pub warmup: Duration,
@@ -46,7 +49,7 @@ pub enum Parsed {
 /// Flags as given; `None` means "not given", so `--quick` only fills the gaps.
 #[derive(Default)]
 struct Given {
-    connections: Option<u32>,
+    connections: Option<Vec<u32>>,
     duration: Option<Duration>,
     repeats: Option<u32>,
     warmup: Option<Duration>,
@@ -73,7 +76,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
         };
         match flag {
             "-h" | "--help" => return Ok(Parsed::Help),
-            "--connections" => given.connections = Some(positive(flag, &value()?)?),
+            "--connections" => given.connections = Some(concurrencies(flag, &value()?)?),
             "--duration" => given.duration = Some(whole_seconds(flag, &value()?, false)?),
             "--repeats" => given.repeats = Some(positive(flag, &value()?)?),
             "--warmup" => given.warmup = Some(whole_seconds(flag, &value()?, true)?),
@@ -88,10 +91,13 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     Ok(Parsed::Run(resolve(given)))
 }
 
+/// Few connections, many, and very many: where the proxies part ways.
+pub const DEFAULT_CONNECTIONS: [u32; 3] = [32, 256, 1024];
+
 fn resolve(g: Given) -> Options {
     let (repeats, duration, warmup) = if g.quick { (1, 3, 1) } else { (3, 10, 2) };
     Options {
-        connections: g.connections.unwrap_or(64),
+        connections: g.connections.unwrap_or_else(|| DEFAULT_CONNECTIONS.to_vec()),
         duration: g.duration.unwrap_or(Duration::from_secs(duration)),
         repeats: g.repeats.unwrap_or(repeats),
         warmup: g.warmup.unwrap_or(Duration::from_secs(warmup)),
@@ -109,6 +115,18 @@ fn split_rows(value: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// "32,256,1024" -> [32, 256, 1024]; repeats are dropped, order is kept.
+fn concurrencies(flag: &str, value: &str) -> Result<Vec<u32>, String> {
+    let mut list = Vec::new();
+    for part in value.split(',').map(str::trim) {
+        let n = positive(flag, part)?;
+        if !list.contains(&n) {
+            list.push(n);
+        }
+    }
+    Ok(list)
 }
 
 fn positive(flag: &str, value: &str) -> Result<u32, String> {
@@ -154,7 +172,7 @@ mod tests {
     #[test]
     fn defaults_and_quick() {
         let d = run(&[]);
-        assert_eq!((d.connections, d.repeats), (64, 3));
+        assert_eq!((d.connections.as_slice(), d.repeats), (&[32, 256, 1024][..], 3));
         assert_eq!(d.duration, Duration::from_secs(10));
         let q = run(&["--quick", "--repeats=2"]);
         assert_eq!((q.repeats, q.duration), (2, Duration::from_secs(3)));
@@ -168,5 +186,14 @@ mod tests {
         assert_eq!(o.warmup, Duration::ZERO);
         assert!(parse(&["--duration".into(), "0s".into()]).is_err());
         assert!(parse(&["--duration".into(), "1.5s".into()]).is_err());
+    }
+
+    #[test]
+    fn connection_lists() {
+        assert_eq!(run(&["--connections", "64"]).connections, [64]);
+        assert_eq!(run(&["--connections=256, 32,256"]).connections, [256, 32]);
+        for bad in ["", "32,", "0", "32,x", "-1"] {
+            assert!(parse(&["--connections".into(), bad.into()]).is_err(), "{bad:?}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::super::process::wait_ready_at;
-use super::{local_addr, wasmgate_config, Env, Proc, Running, READY_TIMEOUT, UPSTREAM_BODY};
+use super::{local_addr, wasmgate_config, Env, Proc, Running, READY_TIMEOUT, REWRITTEN_PATH, UPSTREAM_BODY};
 
 /// The bench's HS256 secret and a token it signed: `{"sub":"bench",
 /// "iss":"bench","exp":4102444800}` (expires in 2100).
@@ -14,9 +14,11 @@ const TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
 eyJzdWIiOiJiZW5jaCIsImlzcyI6ImJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.\
 dzapPiN_ijnP7FFWwNOXvm_5YgGwLpDoNqYudQqstRk";
 
-/// Builds the named plugins (release, wasm32-wasip2) and copies them into
-/// `<temp>/plugins` as `<name>.wasm`.
+/// Builds the named plugins (release, wasm32-wasip2, the target added first
+/// on a machine that lacks it) and copies them into `<temp>/plugins` as
+/// `<name>.wasm`.
 fn plugins_dir(env: &Env, names: &[&str]) -> Result<PathBuf, String> {
+    crate::prerequisites::wasm_target()?;
     let mut args = vec!["build", "--release", "--target", "wasm32-wasip2", "--quiet"];
     for name in names {
         args.extend(["-p", name]);
@@ -83,7 +85,7 @@ pub fn start_wasmgate_jwt_ratelimit(env: &Env) -> Result<Running, String> {
 
 /// Starts wasmgate with `plugins` (TOML array items) on its route, the named
 /// plugin crates built into the folder, and waits until `target` is served.
-fn start_with_plugins(env: &Env, row: &str, crates: &[&str], plugins: &str) -> Result<Running, String> {
+fn start_with_plugins(env: &Env, row: &str, crates: &[&str], plugins: &str, target: &str) -> Result<Running, String> {
     let dir = plugins_dir(env, crates)?;
     let addr = local_addr()?;
     let config = config_with_plugins(addr, env.upstream, plugins, &dir);
@@ -91,23 +93,26 @@ fn start_with_plugins(env: &Env, row: &str, crates: &[&str], plugins: &str) -> R
     let mut cmd = env.pinning.command(env.pinning.proxy_cpu, env.wasmgate);
     cmd.arg("run").arg("-c").arg(&path);
     let mut proc = Proc::spawn(row, cmd, env.temp.path().join(format!("{row}.log")))?;
-    let ready_in = wait_ready_at(&mut proc, addr, "/", UPSTREAM_BODY, READY_TIMEOUT)?;
-    Ok(Running { url: format!("http://{addr}/"), process: Some(proc), ready_in: Some(ready_in) })
+    let ready_in = wait_ready_at(&mut proc, addr, target, UPSTREAM_BODY, READY_TIMEOUT)?;
+    Ok(Running { url: format!("http://{addr}{target}"), process: Some(proc), ready_in: Some(ready_in) })
 }
 
 /// One plugin that does nothing: the fixed cost of the Wasm chain.
 pub fn start_wasmgate_noop(env: &Env) -> Result<Running, String> {
-    start_with_plugins(env, "wasmgate-noop", &["test-pass"], r#"{ name = "test-pass" }"#)
+    start_with_plugins(env, "wasmgate-noop", &["test-pass"], r#"{ name = "test-pass" }"#, "/")
 }
 
 /// Three small plugins on every request: add a header, take from a token
-/// bucket (a limit wrk never reaches), rewrite the path (`/` stays `/`).
+/// bucket (a limit wrk never reaches), rewrite the path (`/bench/` becomes
+/// `/`, which the upstream needs: it refuses `/bench/`). The `nginx-lua` row
+/// runs the same steps in Lua.
 pub fn start_wasmgate_chain3(env: &Env) -> Result<Running, String> {
     start_with_plugins(
         env,
         "wasmgate-chain3",
         &["test-header-adder", "rate-limit", "url-rewrite"],
         r#"{ name = "test-header-adder", config = { request = { "x-bench" = "1" } } }, { name = "rate-limit", config = { rate = 1000000000, burst = 1000000000 } }, { name = "url-rewrite", config = { rules = [ { match = "^/bench(.*)", replace = "$1" } ] } }"#,
+        REWRITTEN_PATH,
     )
 }
 

@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{local_addr, spawn_nginx, wait_ready, Env, Proc, Running, READY_TIMEOUT, UPSTREAM_BODY};
+use super::{
+    local_addr, nginx_upstream_block, spawn_nginx, wait_ready, Env, Proc, Running, READY_TIMEOUT, UPSTREAM_BODY,
+};
 
 /// Where Debian's `libnginx-mod-stream` puts the module.
-const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+pub const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 pub fn start_nginx_stream(env: &Env) -> Result<Running, String> {
     if !Path::new(STREAM_MODULE).exists() {
@@ -69,10 +71,7 @@ level = "warn"
 pub fn start_nginx_h2(env: &Env) -> Result<Running, String> {
     let (cert, key) = certificate(env)?;
     let addr = local_addr()?;
-    let upstream_block = format!(
-        "upstream up {{\n        server {};\n        keepalive 64;\n        keepalive_requests 10000000;\n    }}",
-        env.upstream
-    );
+    let upstream_block = nginx_upstream_block(env);
     let server = format!(
         "listen {addr} ssl http2;\n        ssl_certificate {};\n        ssl_certificate_key {};\n        \
          location / {{\n            proxy_pass http://up;\n            \
