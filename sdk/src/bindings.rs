@@ -5,7 +5,8 @@
 
 wit_bindgen::generate!({
     world: "http-middleware",
-    path: "../wit",
+    // `sdk/wit` links to the workspace's `wit/`, so the packaged crate carries the contract.
+    path: "wit",
     pub_export_macro: true,
     export_macro_name: "__export_http_middleware",
     default_bindings_module: "wasmgate_sdk::__private::bindings",

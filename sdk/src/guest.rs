@@ -215,7 +215,7 @@ impl Host for Imports {
 }
 
 /// Parses the config text as `T`: `""` counts as `{}`; errors name the
-/// offending key.
+/// offending key in the terms of the TOML it came from (`config_error`).
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, String> {
     let text = if config.trim().is_empty() {
         "{}"
@@ -223,32 +223,42 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, S
         config
     };
     let mut de = serde_json::Deserializer::from_str(text);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        if path == "." {
-            format!("invalid config: {}", err.inner())
-        } else {
-            format!("invalid config at `{path}`: {}", err.inner())
-        }
-    })?;
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(crate::config_error::describe)?;
     de.end().map_err(|e| format!("invalid config: {e}"))?;
     Ok(value)
 }
 
-/// Routes panics to the gateway's log before the instance aborts, so the
-/// operator sees the message next to the trap.
+/// Hands a panic's message and location to the gateway before the instance
+/// aborts; the gateway logs it once, as the reason of the trap that follows.
 fn install_panic_hook() {
     #[cfg(target_arch = "wasm32")]
     std::panic::set_hook(Box::new(|info| {
-        Imports::default().log(Level::Error, &format!("panic: {info}"));
+        Imports::default().log(Level::Error, &panic_line(info));
     }));
 }
 
+/// `panicked at src/lib.rs:12:9: <message>`, on one line.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn panic_line(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+    let message = message.replace('\n', " ");
+    match info.location() {
+        Some(at) => format!("panicked at {}:{}:{}: {message}", at.file(), at.line(), at.column()),
+        None => format!("panicked: {message}"),
+    }
+}
+
 fn response_to_wit(r: Response) -> WitResponse {
+    let (status, headers, body) = r.into_parts();
     WitResponse {
-        status: r.status,
-        headers: r.headers.into_block(),
-        body: r.body,
+        status,
+        headers: headers.into_block(),
+        body,
     }
 }
 
@@ -291,7 +301,7 @@ pub fn on_request<P: Plugin>(plugin: &P, head: Vec<u8>) -> RequestAction {
     }
     match flow {
         RequestFlow::Respond(mut r) => {
-            request.response_headers_onto(&mut r.headers);
+            request.response_headers_onto(r.headers_mut());
             RequestAction::Respond(response_to_wit(r))
         }
         RequestFlow::Continue => {

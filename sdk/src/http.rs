@@ -306,6 +306,28 @@ impl ResponseHead {
         }
     }
 
+    /// The head of `response` as the gateway would send it to a plugin,
+    /// and its body (for the test harness).
+    pub(crate) fn from_response(response: Response) -> (Self, Vec<u8>) {
+        let Response {
+            status,
+            mut headers,
+            body,
+        } = response;
+        let _ = headers.take_edits();
+        (Self::from_parts(status, headers), body)
+    }
+
+    /// The response this head leads, with `body` (for the test harness).
+    pub(crate) fn into_response(mut self, body: Vec<u8>) -> Response {
+        let _ = self.headers.take_edits();
+        Response {
+            status: self.status,
+            headers: self.headers,
+            body,
+        }
+    }
+
     /// The WIT `edits` for the changes made.
     pub(crate) fn into_edits(mut self) -> Vec<u8> {
         let headers = self.headers.take_edits();
@@ -368,12 +390,16 @@ impl ResponseHead {
     }
 }
 
-/// A complete response made by a plugin. The gateway sets `content-length`.
+/// A complete response: one a plugin answers with (`RequestFlow::Respond`,
+/// `ResponseFlow::Replace`), or, in tests, the upstream's
+/// ([`testing::Harness::run`](crate::testing::Harness::run)). The gateway
+/// sets `content-length`. Read and change it through methods, as a
+/// [`ResponseHead`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    pub status: u16,
-    pub headers: Headers,
-    pub body: Vec<u8>,
+    status: u16,
+    headers: Headers,
+    body: Vec<u8>,
 }
 
 impl Response {
@@ -393,7 +419,10 @@ impl Response {
             .with_body(body)
     }
 
-    /// An `application/json` response (`{}` if `value` cannot be encoded).
+    /// An `application/json` response with `value` encoded (`{}` if it
+    /// cannot be). Any `serde::Serialize` value will do; the prelude's
+    /// [`json!`](crate::json::json!) builds one in place, with no dependency
+    /// to add: `Response::json(403, &json!({ "error": "forbidden" }))`.
     pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
         Self::new(status)
@@ -401,19 +430,68 @@ impl Response {
             .with_body(body)
     }
 
+    /// Adds a header (builder style).
     pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
         self.headers.append(name, value);
         self
     }
 
+    /// Sets the body (builder style).
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
     }
 
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Sets the status (200..=599 for an answer, or the gateway refuses it).
+    pub fn set_status(&mut self, status: u16) {
+        self.status = status;
+    }
+
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+
+    /// The first value of header `name` as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    pub fn set_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.headers.set(name, value);
+    }
+
+    pub fn append_header(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.headers.append(name, value);
+    }
+
+    pub fn remove_header(&mut self, name: &str) -> bool {
+        self.headers.remove(name)
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub fn set_body(&mut self, body: impl Into<Vec<u8>>) {
+        self.body = body.into();
+    }
+
     /// The body as text, if it is UTF-8 (handy in tests).
     pub fn body_text(&self) -> Option<&str> {
         std::str::from_utf8(&self.body).ok()
+    }
+
+    /// Status, headers and body, taken apart.
+    pub fn into_parts(self) -> (u16, Headers, Vec<u8>) {
+        (self.status, self.headers, self.body)
     }
 }
 

@@ -5,6 +5,12 @@
 //! `cargo build --release --target wasm32-wasip2`. The `.wasm` goes into the
 //! gateway's plugins folder as `<name>.wasm`.
 //!
+//! `wasmgate plugin new NAME` writes such a crate, ready to `cargo test`
+//! (natively, with [`testing::Harness`]) and build; `wasmgate plugin check
+//! FILE.wasm --config ...` loads the component as the gateway does and runs
+//! its `init`; `wasmgate plugin bench FILE.wasm ...` prints what each phase
+//! costs per request. The crate's README.md walks through the whole loop.
+//!
 //! ```ignore
 //! use serde::Deserialize;
 //! use wasmgate_sdk::prelude::*;
@@ -32,6 +38,10 @@
 //! A plugin that answers (`RequestFlow::Respond`) skips the later plugins
 //! and the upstream; the response then goes back through the earlier ones.
 //!
+//! Test it natively with [`testing::Harness`]: `Harness::run(request,
+//! upstream_response)` takes a request through both phases as the gateway
+//! would and returns what the client gets (see the [`testing`] module).
+//!
 //! The gateway keeps a few instances of a plugin and may call the phases of
 //! one request on different instances: keep per-request state in the
 //! scratch map ([`Context::scratch_set`]) and shared state in counters or
@@ -42,6 +52,7 @@ extern crate self as wasmgate_sdk;
 
 #[doc(hidden)]
 pub mod bindings;
+mod config_error;
 mod context;
 #[doc(hidden)]
 pub mod guest;
@@ -54,14 +65,24 @@ pub use context::{Context, Host, Level, TakeResult};
 pub use headers::{gateway_managed_header, valid_header_name, Headers};
 pub use http::{Request, RequestFlow, Response, ResponseFlow, ResponseHead};
 
+/// JSON for answers and for reading JSON a plugin is handed: the
+/// [`serde_json`](https://docs.rs/serde_json) crate the SDK uses, so a plugin
+/// needs no dependency of its own. Its `json!` macro is in the prelude:
+/// `Response::json(401, &json!({ "error": "no key" }))`; a value read from
+/// text is a `wasmgate_sdk::json::Value`.
+pub use serde_json as json;
+
 /// Configuration type for plugins that take none: accepts any config.
 pub type NoConfig = serde::de::IgnoredAny;
 
-/// Everything a plugin usually needs.
+/// Everything a plugin usually needs: the trait and its types, the export
+/// macro, the header-name checks a config's `new` uses, and `json!` for
+/// JSON answers.
 pub mod prelude {
+    pub use crate::json::json;
     pub use crate::{
-        export_plugin, Context, Headers, Level, NoConfig, Plugin, Request, RequestFlow, Response,
-        ResponseFlow, ResponseHead,
+        export_plugin, gateway_managed_header, valid_header_name, Context, Headers, Level,
+        NoConfig, Plugin, Request, RequestFlow, Response, ResponseFlow, ResponseHead,
     };
 }
 

@@ -21,6 +21,40 @@
 //! assert_eq!(plugin.on_request(&mut req), RequestFlow::Continue);
 //! assert_eq!(req.header("x-hello"), Some("world"));
 //! ```
+//!
+//! [`Harness::run`] takes a request and the upstream's response through both
+//! phases, as the gateway would, and returns what the client gets: the
+//! shortest way to check a plugin end to end, response headers set in
+//! `on_request` included.
+//!
+//! ```
+//! # use wasmgate_sdk::prelude::*;
+//! # use wasmgate_sdk::testing::Harness;
+//! struct Stamp;
+//! impl Plugin for Stamp {
+//!     type Config = NoConfig;
+//!     fn new(_: NoConfig, _: &Context) -> Result<Self, String> { Ok(Stamp) }
+//!     fn on_request(&self, req: &mut Request, _: &Context) -> RequestFlow {
+//!         if req.header("authorization").is_none() {
+//!             return RequestFlow::Respond(Response::json(401, &json!({ "error": "who are you?" })));
+//!         }
+//!         req.set_response_header("x-seen-by", "stamp");
+//!         RequestFlow::Continue
+//!     }
+//! }
+//!
+//! let plugin = Harness::<Stamp>::new("{}").unwrap();
+//! let upstream = Response::text(200, "hello");
+//!
+//! let exchange = plugin.run(Request::new("GET", "/").with_header("authorization", "k"), upstream.clone());
+//! assert!(!exchange.answered());
+//! assert_eq!(exchange.response().header("x-seen-by"), Some("stamp"));
+//! assert_eq!(exchange.response().body_text(), Some("hello"));
+//!
+//! let exchange = plugin.run(Request::new("GET", "/"), upstream);
+//! assert!(exchange.answered());
+//! assert_eq!(exchange.response().status(), 401);
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -28,7 +62,7 @@ use std::time::Duration;
 
 use crate::context::{Context, Host, Level, TakeResult};
 use crate::guest::parse_config;
-use crate::http::{Request, RequestFlow, ResponseFlow, ResponseHead};
+use crate::http::{Request, RequestFlow, Response, ResponseFlow, ResponseHead};
 use crate::Plugin;
 
 /// A counter: value, window start (ns), window.
@@ -108,6 +142,14 @@ impl FakeHost {
     /// The scratch map, as the next plugin would see it.
     pub fn scratch(&self) -> HashMap<String, String> {
         self.scratch.borrow().clone()
+    }
+
+    /// Puts an entry in the scratch map, as an earlier plugin of the route
+    /// would (an auth plugin naming the consumer).
+    pub fn set_scratch(&self, key: &str, value: &str) {
+        self.scratch
+            .borrow_mut()
+            .insert(key.to_owned(), value.to_owned());
     }
 
     /// Clears the per-request state (scratch), as between two requests.
@@ -249,6 +291,8 @@ impl Host for FakeHost {
 /// friends) when the response comes back through it: replays them in order,
 /// leaving the framing headers (`content-length`, `transfer-encoding`) alone.
 /// (The gateway also refuses invalid names and values; this does not check.)
+/// [`Harness::run`] does this for you; this is for driving the phases one by
+/// one.
 pub fn apply_response_edits(request: &Request, response: &mut ResponseHead) {
     for (op, name, value) in request.response_edit_lines() {
         match op {
@@ -295,13 +339,16 @@ impl<P: Plugin> Harness<P> {
     pub fn on_request(&self, request: &mut Request) -> RequestFlow {
         match self.plugin.on_request(request, &Context::new(&self.host)) {
             RequestFlow::Respond(mut answer) => {
-                request.response_headers_onto(&mut answer.headers);
+                request.response_headers_onto(answer.headers_mut());
                 RequestFlow::Respond(answer)
             }
             flow => flow,
         }
     }
 
+    /// Calls `on_response` alone: the response headers the plugin set in
+    /// `on_request` are not applied (see [`Harness::run`], or
+    /// [`apply_response_edits`]).
     pub fn on_response(&self, response: &mut ResponseHead) -> ResponseFlow {
         self.plugin.on_response(response, &Context::new(&self.host))
     }
@@ -310,12 +357,79 @@ impl<P: Plugin> Harness<P> {
         self.plugin
             .on_response_body(body, &Context::new(&self.host))
     }
+
+    /// Takes `request` through the plugin as the gateway would, with
+    /// `upstream` as the upstream's answer, and returns what the client gets:
+    /// `on_request`; if the plugin answered, its answer (with the response
+    /// headers it set before answering) and nothing more; else the response
+    /// headers it set in `on_request` are put on `upstream`, then
+    /// `on_response` runs, then `on_response_body` if it asked for the body,
+    /// and a `Replace` takes the place of the whole response. The scratch map
+    /// is shared by both phases and kept afterwards (see
+    /// [`FakeHost::next_request`]).
+    pub fn run(&self, mut request: Request, upstream: Response) -> Exchange {
+        if let RequestFlow::Respond(answer) = self.on_request(&mut request) {
+            return Exchange {
+                request,
+                response: answer,
+                answered: true,
+            };
+        }
+        let (mut head, body) = ResponseHead::from_response(upstream);
+        apply_response_edits(&request, &mut head);
+        let response = match self.on_response(&mut head) {
+            ResponseFlow::Continue => head.into_response(body),
+            ResponseFlow::RewriteBody => {
+                let body = self.on_response_body(body);
+                head.into_response(body)
+            }
+            ResponseFlow::Replace(replacement) => replacement,
+        };
+        Exchange {
+            request,
+            response,
+            answered: false,
+        }
+    }
+}
+
+/// A request and its response after [`Harness::run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The request as `on_request` left it.
+    request: Request,
+    /// What the client gets.
+    response: Response,
+    /// Whether the plugin answered in `on_request` (the upstream was not asked).
+    answered: bool,
+}
+
+impl Exchange {
+    /// The request as `on_request` left it: what the upstream received,
+    /// unless the plugin answered.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// The response the client gets.
+    pub fn response(&self) -> &Response {
+        &self.response
+    }
+
+    /// Whether the plugin answered the request itself (`RequestFlow::Respond`),
+    /// so that the upstream was not asked.
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+
+    pub fn into_response(self) -> Response {
+        self.response
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prelude::*;
 
     /// Allows `burst` requests per client, refilling at `rate` per second.
     struct Limiter {
@@ -353,7 +467,7 @@ mod tests {
     fn status(flow: RequestFlow) -> u16 {
         match flow {
             RequestFlow::Continue => 0,
-            RequestFlow::Respond(r) => r.status,
+            RequestFlow::Respond(r) => r.status(),
         }
     }
 
@@ -411,7 +525,6 @@ mod tests {
 #[cfg(test)]
 mod answer_tests {
     use super::*;
-    use crate::prelude::*;
 
     /// Sets response headers, then answers itself.
     struct EarlyAnswer;
@@ -435,11 +548,78 @@ mod answer_tests {
         let mut request = Request::new("GET", "/");
         match h.on_request(&mut request) {
             RequestFlow::Respond(answer) => {
-                assert_eq!(answer.headers.get("x-limit"), Some("10"));
-                assert_eq!(answer.headers.get("x-both"), Some("from-answer"));
+                assert_eq!(answer.header("x-limit"), Some("10"));
+                assert_eq!(answer.header("x-both"), Some("from-answer"));
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(request.path(), "/a%3Fb%23c", "? and # in a path are encoded");
+    }
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+
+    /// Marks the response at request time, then in the response phase:
+    /// shouts the body back (`?shout`), replaces a 5xx, or sees its own mark.
+    struct Marker;
+
+    impl Plugin for Marker {
+        type Config = crate::NoConfig;
+        fn new(_: crate::NoConfig, _: &Context) -> Result<Self, String> {
+            Ok(Marker)
+        }
+        fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
+            request.set_response_header("x-mark", "request");
+            let shout = request.query() == Some("shout");
+            cx.scratch_set("shout", if shout { "1" } else { "0" });
+            RequestFlow::Continue
+        }
+        fn on_response(&self, response: &mut ResponseHead, cx: &Context) -> ResponseFlow {
+            if response.status() >= 500 {
+                let down = crate::json::json!({ "error": "down" });
+                return ResponseFlow::Replace(Response::json(503, &down));
+            }
+            let seen = response.header("x-mark").unwrap_or("none").to_owned();
+            response.set_header("x-mark-seen", seen);
+            match cx.scratch_get("shout").as_deref() {
+                Some("1") => ResponseFlow::RewriteBody,
+                _ => ResponseFlow::Continue,
+            }
+        }
+        fn on_response_body(&self, body: Vec<u8>, _: &Context) -> Vec<u8> {
+            body.to_ascii_uppercase()
+        }
+    }
+
+    fn harness() -> Harness<Marker> {
+        Harness::new("{}").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn response_edits_from_the_request_come_before_on_response() {
+        let exchange = harness().run(Request::new("GET", "/"), Response::text(200, "hi"));
+        let response = exchange.response();
+        assert!(!exchange.answered());
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.header("x-mark"), Some("request"));
+        assert_eq!(response.header("x-mark-seen"), Some("request"));
+        let content_type = response.header("content-type");
+        assert_eq!(content_type, Some("text/plain; charset=utf-8"));
+        assert_eq!(response.body_text(), Some("hi"));
+    }
+
+    #[test]
+    fn a_body_rewrite_and_a_replacement_are_applied() {
+        let h = harness();
+        let shouted = h.run(Request::new("GET", "/?shout"), Response::text(200, "hi"));
+        assert_eq!(shouted.response().body_text(), Some("HI"));
+        assert_eq!(shouted.request().query(), Some("shout"));
+        let replaced = h.run(Request::new("GET", "/"), Response::new(502));
+        let replaced = replaced.into_response();
+        assert_eq!(replaced.status(), 503);
+        assert_eq!(replaced.body_text(), Some(r#"{"error":"down"}"#));
+        assert_eq!(replaced.header("x-mark"), None, "a replacement is whole");
     }
 }

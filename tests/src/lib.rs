@@ -7,6 +7,7 @@ pub mod plugins;
 pub mod echo;
 pub mod grpc;
 pub mod nginx;
+pub mod otlp;
 pub mod prometheus;
 pub mod raw;
 pub mod redis;

@@ -422,6 +422,52 @@ async fn a_plugin_that_does_not_load_is_named_and_the_running_version_serves_on(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_wasm_no_route_names_is_ignored_with_why_and_never_blocks_a_reload() {
+    let backend = Backend::start("b").await;
+    let plugins = PluginDir::with(&[("jwt-auth", "jwt-auth")]);
+    let file = ConfigFile::new(&jwt_config(backend.addr, plugins.path()));
+    let gw = file.start();
+    let (web, addr) = (gw.local_addr("web").unwrap(), gw.admin_addr().unwrap());
+    assert_eq!(status(addr, "/status/plugins").await["ignored"], serde_json::json!([]));
+
+    // Not even WebAssembly, and in the watched folder: the reloads it sets off apply.
+    plugins.write("notes", b"hello world, these are my notes");
+    file.write(&jwt_config(backend.addr, plugins.path()).replace("workers = 2", "workers = 2\n\n# edited"));
+    let reply = admin(addr, Method::POST, "/reload", None, "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let answer = json(&reply);
+    assert_eq!(answer["config"], file.path().display().to_string(), "the answer names the file");
+    assert_eq!(answer["hash"], file.hash());
+
+    let listed = status(addr, "/status/plugins").await;
+    assert_eq!(listed["plugins"][0]["name"], "jwt-auth");
+    assert_eq!(listed["plugins"].as_array().map(Vec::len), Some(1), "{listed}");
+    let notes = serde_json::json!({
+        "name": "notes",
+        "file": plugins.file("notes").display().to_string(),
+        "reason": "no route names it",
+    });
+    assert_eq!(listed["ignored"], serde_json::json!([notes]));
+    assert_eq!(status(addr, "/status/config").await["last_refused_reload"], Value::Null);
+    assert_eq!(get(web, "/x").await.status, 401, "jwt-auth still guards the route");
+
+    // Named by a route, the same file is loaded, and refused saying what it is.
+    let text = jwt_config(backend.addr, plugins.path()).replace(r#"plugins = [ {"#, r#"plugins = [ { name = "notes" }, {"#);
+    file.write(&text);
+    let reply = admin(addr, Method::POST, "/reload", None, "").await;
+    assert_eq!(reply.status, 422, "{}", reply.text());
+    let error = json(&reply);
+    assert_eq!(error["config"], file.path().display().to_string());
+    assert_eq!(
+        error["message"],
+        format!(
+            "{}: not a WebAssembly file (starts with \"hello wo\u{2026}\"); build the plugin with cargo build --target wasm32-wasip2",
+            plugins.file("notes").display()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_level_changes_for_a_while_and_the_configured_one_returns() {
     // This test binary's global logger; its level is what the API changes.
     let _guard = wasmgate::logging::init(&wasmgate::config::LogConfig { access: false, level: "warn".into(), format: wasmgate::config::LogFormat::Text });

@@ -135,6 +135,17 @@ async fn request_counters_are_exact() {
         false
     };
     assert!(idle.await, "connections or requests still counted as open: {}", scrape(&gw).await);
+    // Every upstream connection is back in its worker's pool (one per worker
+    // at most: requests were one at a time), none is carrying a request.
+    // `up` went through the gateway's own HTTP/1.1 client, `down` (a request
+    // with a body) through hyper's.
+    let text = scrape(&gw).await;
+    for upstream in ["up", "down"] {
+        let series = |state: &str| format!(r#"wasmgate_upstream_connections{{upstream="{upstream}",state="{state}"}}"#);
+        assert_eq!(value(&text, &series("active")), Some(0.0), "{text}");
+        let idle = value(&text, &series("idle")).unwrap_or_default();
+        assert!((1.0..=2.0).contains(&idle), "{upstream}: {idle} idle\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,12 +168,17 @@ async fn a_broken_plugin_or_a_rejected_config_is_refused_and_the_old_state_keeps
     let addr = gw.local_addr("web").unwrap();
     assert_eq!(get(addr, "/").await.headers["x-tag"], "v1");
 
-    // A config the plugin's init rejects: refused, naming route, plugin and reason.
+    // A config the plugin's init rejects: refused at its file, line and key.
     let rejected = good.replace(r#"response = { "x-tag" = "v1" }"#, r#"bogus = 1"#);
     let config = wasmgate::Config::parse(&rejected, std::path::Path::new("t.toml")).unwrap();
     let err = gw.reload(Some(config)).unwrap_err().to_string();
-    assert!(err.contains("route `main`") && err.contains("tag") && err.contains("bogus"), "{err}");
+    assert!(err.starts_with(r#"t.toml:10: route "main" plugins[0].config.bogus: unknown key `bogus`"#), "{err}");
     assert_eq!(get(addr, "/").await.headers["x-tag"], "v1");
+
+    // What needs a restart is refused naming the file too.
+    let config = wasmgate::Config::parse(&good.replace("workers = 2", "workers = 1"), std::path::Path::new("t.toml")).unwrap();
+    let err = gw.reload(Some(config)).unwrap_err().to_string();
+    assert_eq!(err, "t.toml: runtime.workers changed (restart the gateway to apply it)");
 
     // A broken .wasm: refused, naming the file.
     dir.write("tag", b"\0asm but not really");
@@ -187,6 +192,32 @@ async fn a_broken_plugin_or_a_rejected_config_is_refused_and_the_old_state_keeps
     let config = wasmgate::Config::parse(&good.replace("v1", "v2"), std::path::Path::new("t.toml")).unwrap();
     gw.reload(Some(config)).unwrap();
     assert_eq!(get(addr, "/").await.headers["x-tag"], "v2");
+}
+
+#[test]
+fn a_config_the_plugin_refuses_is_shown_at_its_line_in_the_authors_terms() {
+    let dir = PluginDir::with(&[("strict-config", "strict")]);
+    let backend = "127.0.0.1:9".parse().unwrap();
+    let refused = |plugin: &str| {
+        let text = plugin_config(backend, dir.path(), plugin);
+        let config = wasmgate::Config::parse(&text, std::path::Path::new("wasmgate.toml")).unwrap_or_else(|e| panic!("{e}"));
+        wasmgate::Gateway::start(&config).err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    assert_eq!(
+        refused(r#"{ name = "strict", config = { limit = "two minutes" } }"#),
+        r#"wasmgate.toml:10: route "main" plugins[0].config.limit: expected an integer, found "two minutes""#
+    );
+    assert_eq!(
+        refused(r#"{ name = "strict", config = { limit = 0 } }"#),
+        "wasmgate.toml:10: route \"main\" plugins[0].config: plugin `strict` refused it: limit must be at least 1"
+    );
+    assert_eq!(
+        refused(r#"{ name = "strikt" }"#),
+        format!(
+            "wasmgate.toml:10: route \"main\" plugins[0].name: no plugin `strikt` in {}; available: strict; did you mean `strict`?",
+            dir.path().display()
+        )
+    );
 }
 
 /// Which of the two plugin versions answered: the responder answers with an

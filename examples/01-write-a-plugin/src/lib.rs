@@ -57,26 +57,24 @@ mod tests {
     #[test]
     fn answers_hello_itself() {
         let plugin = Harness::<Hello>::new(r#"{"greeting": "hi"}"#).unwrap();
-        let mut request = Request::new("GET", "/hello");
-        match plugin.on_request(&mut request) {
-            RequestFlow::Respond(response) => {
-                assert_eq!(response.status, 200);
-                assert_eq!(response.body_text(), Some("hi"));
-            }
-            other => panic!("expected an answer, got {other:?}"),
-        }
+        // `run` takes a request through both phases, with the upstream's answer.
+        let upstream = Response::text(200, "upstream");
+        let exchange = plugin.run(Request::new("GET", "/hello"), upstream);
+        assert!(exchange.answered(), "the upstream is not asked");
+        assert_eq!(exchange.response().status(), 200);
+        assert_eq!(exchange.response().body_text(), Some("hi"));
     }
 
     #[test]
     fn greets_other_requests_on_the_way() {
         let plugin = Harness::<Hello>::new(r#"{"greeting": "hi"}"#).unwrap();
-        let mut request = Request::new("GET", "/api?x=1");
-        assert_eq!(plugin.on_request(&mut request), RequestFlow::Continue);
-        assert_eq!(request.header("x-greeting"), Some("hi"));
-
-        let mut response = ResponseHead::new(200);
-        assert_eq!(plugin.on_response(&mut response), ResponseFlow::Continue);
-        assert_eq!(response.header("x-greeted-by"), Some("hello-plugin"));
+        let upstream = Response::text(200, "upstream");
+        let exchange = plugin.run(Request::new("GET", "/api?x=1"), upstream);
+        assert!(!exchange.answered());
+        assert_eq!(exchange.request().header("x-greeting"), Some("hi"));
+        let greeted_by = exchange.response().header("x-greeted-by");
+        assert_eq!(greeted_by, Some("hello-plugin"));
+        assert_eq!(exchange.response().body_text(), Some("upstream"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `wasmgate run -c FILE`, `wasmgate check -c FILE` and `wasmgate register ...`.
+//! `wasmgate run -c FILE`, `wasmgate check -c FILE`, `wasmgate plugin ...` and
+//! `wasmgate register ...`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,11 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Tools for plugin authors: `new`, `check`, `bench`.
+    Plugin {
+        #[command(subcommand)]
+        command: crate::plugin_tool::PluginCommand,
+    },
     /// Register a backend in ZooKeeper: hold an ephemeral node naming ADDRESS
     /// under PATH until SIGTERM or SIGINT (then delete it), re-creating it if the
     /// session is lost. Gateways with `discovery = { zookeeper = ... }` on PATH
@@ -54,6 +60,7 @@ pub fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check { config } => check(&config),
         Command::Run { config } => run(config),
+        Command::Plugin { command } => crate::plugin_tool::run(command),
         Command::Register { zookeeper, path, address, weight, session_timeout } => {
             let registration = crate::register::Registration { hosts: zookeeper, path, address, weight, session_timeout };
             register(registration)
@@ -78,9 +85,13 @@ fn check(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Its errors name the config file, line and key.
     if let Err(e) = crate::state::State::build(&config, plugins.as_mut(), None) {
-        eprintln!("error: {}: {e}", path.display());
+        eprintln!("error: {e}");
         return ExitCode::FAILURE;
+    }
+    for ignored in plugins.as_ref().map(crate::plugins::Plugins::ignored).unwrap_or_default() {
+        eprintln!("warning: {}: ignored: {}", ignored.file.display(), ignored.reason);
     }
     let loaded = plugins.as_ref().map(|p| p.versions().join(", ")).unwrap_or_default();
     println!(

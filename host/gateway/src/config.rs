@@ -4,6 +4,7 @@
 
 mod discovery;
 mod error;
+mod locate;
 mod plugins;
 mod protocols;
 mod raw;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use discovery::{DiscoveryConfig, OnEmpty, ZooKeeperConfig};
 pub use error::ConfigError;
+pub use locate::{route_key, route_label};
 pub use plugins::{PluginOnError, PluginRef, PluginsConfig};
 pub use protocols::{ListenerProtocol, ProxyProtocol, ServerTls, TcpProxy, UpstreamProtocol, UpstreamTls};
 pub use resilience::{BreakerConfig, FallbackConfig, HealthCheckConfig, HealthCheckKind};
@@ -44,6 +46,18 @@ pub struct Config {
     /// The file as written, for `GET /status/config` and `config_hash`.
     pub as_written: Written,
     pub metrics: MetricsConfig,
+    /// Trace export, when `[tracing]` is configured.
+    pub tracing: Option<TracingConfig>,
+}
+
+/// `[tracing]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingConfig {
+    /// The collector's OTLP/HTTP traces URL (plain `http`).
+    pub endpoint: http::Uri,
+    /// Share of new traces (no sampled `traceparent`) that are recorded.
+    pub sample_ratio: f64,
+    pub service_name: String,
 }
 
 /// `[metrics]`.
@@ -136,7 +150,10 @@ impl Default for Limits {
 
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
+    /// The `name` written, or `route[<index>]` for a route without one.
     pub name: String,
+    /// How messages name the route: `route "api"`, or `route[0]` without a name.
+    pub label: String,
     /// Index into `Config::listeners`.
     pub listener: usize,
     pub host: Option<HostPattern>,
@@ -293,7 +310,7 @@ impl Config {
             .map_err(|e| ConfigError::from_parse(path, text, e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut config = validate::validate(raw, base).map_err(|(key, reason)| ConfigError::new(path, &key, reason))?;
-        config.as_written = Written::parse(text).map_err(|reason| ConfigError::new(path, "", reason))?;
+        config.as_written = Written::parse(text, path).map_err(|reason| ConfigError::new(path, "", reason))?;
         Ok(config)
     }
 

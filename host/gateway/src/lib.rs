@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+pub mod plugin_tool;
 pub mod plugins;
 pub mod pipe;
 pub mod proxy;
@@ -27,6 +28,7 @@ pub mod request_target;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 

@@ -6,12 +6,14 @@
 //! warm instances) is reused by the next reload when neither the plugin's bytes
 //! nor the config changed, so a reload does not cool down unchanged routes.
 
+mod refusal;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use wasmgate_plugin::{Chain, ConfiguredPlugin, OnError, PluginRuntime, PluginSet, PluginSetError, RuntimeSettings};
 
-use crate::config::{PluginOnError, PluginsConfig, RouteConfig};
+use crate::config::{Config, ConfigError, PluginOnError, PluginsConfig, RouteConfig};
 
 pub use wasmgate_plugin::{RequestContext, RequestOutcome, ResponseOutcome};
 
@@ -24,10 +26,10 @@ pub enum PluginsError {
     /// Files of the plugin folder that did not load, each with why.
     #[error("{0}")]
     Load(PluginSetError),
-    #[error("route `{route}`: plugin `{plugin}` is not in {dir} (expected {plugin}.wasm)")]
-    Missing { route: String, plugin: String, dir: String },
-    #[error("route `{route}`: {reason}")]
-    Configure { route: String, reason: String },
+    /// A route's plugin entry that cannot run (no such plugin, a config its
+    /// `init` refuses), at its place in the config file.
+    #[error("{0}")]
+    Route(ConfigError),
 }
 
 /// A plugin of the folder as loaded: what the admin API shows of it.
@@ -40,6 +42,17 @@ pub struct LoadedPlugin {
     pub sha256: String,
 }
 
+/// A file of the plugin folder no route names: not loaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredPlugin {
+    pub name: String,
+    pub file: std::path::PathBuf,
+    pub reason: &'static str,
+}
+
+/// Why a plugin file is not loaded although it is in the folder.
+pub const UNUSED: &str = "no route names it";
+
 /// Key of a configured plugin: what it is and what it was given.
 type Configured = (String, [u8; 32], String, PluginOnError);
 
@@ -51,11 +64,14 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    /// Starts a runtime and loads every plugin in the folder.
+    /// Starts a runtime and loads the plugins of the folder that routes name
+    /// (`config.used`); the folder's other files are ignored, with a warning.
     pub fn load(config: &PluginsConfig) -> Result<Plugins, PluginsError> {
         let runtime = PluginRuntime::new(settings(config)).map_err(|e| PluginsError::Runtime(e.to_string()))?;
-        let set = runtime.load_dir(&config.dir, None).map_err(PluginsError::Load)?;
-        Ok(Plugins { config: config.clone(), runtime: Arc::new(runtime), set, configured: HashMap::new() })
+        let set = runtime.load_dir_for(&config.dir, None, &|name| config.used.contains(name)).map_err(PluginsError::Load)?;
+        let plugins = Plugins { config: config.clone(), runtime: Arc::new(runtime), set, configured: HashMap::new() };
+        plugins.warn_ignored();
+        Ok(plugins)
     }
 
     /// Loads the folder again for a reload: unchanged files are not recompiled,
@@ -65,18 +81,29 @@ impl Plugins {
         if !same_runtime(&self.config, config) {
             return Plugins::load(config);
         }
-        let set = self.runtime.load_dir(&config.dir, Some(&self.set)).map_err(PluginsError::Load)?;
-        Ok(Plugins { config: config.clone(), runtime: self.runtime.clone(), set, configured: self.configured.clone() })
+        let used = |name: &str| config.used.contains(name);
+        let set = self.runtime.load_dir_for(&config.dir, Some(&self.set), &used).map_err(PluginsError::Load)?;
+        let plugins =
+            Plugins { config: config.clone(), runtime: self.runtime.clone(), set, configured: self.configured.clone() };
+        plugins.warn_ignored();
+        Ok(plugins)
     }
 
-    /// The chain a route runs: each plugin initialised with the route's config.
-    pub fn chain(&mut self, route: &RouteConfig) -> Result<Chain, PluginsError> {
+    fn warn_ignored(&self) {
+        for ignored in self.ignored() {
+            tracing::warn!(plugin = %ignored.name, file = %ignored.file.display(), "plugin file ignored: {}", ignored.reason);
+        }
+    }
+
+    /// The chain route `index` of `config` runs: each plugin initialised with
+    /// the route's config. Errors point at the route's entry in the file.
+    pub fn chain(&mut self, config: &Config, index: usize) -> Result<Chain, PluginsError> {
+        let Some(route) = config.routes.get(index) else { return Ok(Chain::default()) };
         let mut chain = Vec::with_capacity(route.plugins.len());
-        for reference in &route.plugins {
-            let plugin = self.set.get(&reference.name).ok_or_else(|| PluginsError::Missing {
-                route: route.name.clone(),
-                plugin: reference.name.clone(),
-                dir: self.config.dir.display().to_string(),
+        for (at, reference) in route.plugins.iter().enumerate() {
+            let plugin = self.set.get(&reference.name).ok_or_else(|| {
+                let reason = refusal::missing(&reference.name, &self.config.dir, &self.set.available());
+                PluginsError::Route(config.route_error(index, &format!("plugins[{at}].name"), reason))
             })?;
             let key = (reference.name.clone(), *plugin.digest(), reference.config_json.clone(), reference.on_error);
             let configured = match self.configured.get(&key) {
@@ -86,9 +113,10 @@ impl Plugins {
                         PluginOnError::FailClosed => OnError::FailClosed,
                         PluginOnError::FailOpen => OnError::FailOpen,
                     };
-                    let configured = plugin
-                        .configure(&reference.config_json, on_error)
-                        .map_err(|e| PluginsError::Configure { route: route.name.clone(), reason: e.to_string() })?;
+                    let configured = plugin.configure(&reference.config_json, on_error).map_err(|e| {
+                        let (key, reason) = refusal::configure(at, &e);
+                        PluginsError::Route(config.route_error(index, &key, reason))
+                    })?;
                     self.configured.insert(key, configured.clone());
                     configured
                 }
@@ -121,13 +149,22 @@ impl Plugins {
             .collect()
     }
 
+    /// The files of the folder no route names, which were not loaded.
+    pub fn ignored(&self) -> Vec<IgnoredPlugin> {
+        self.set
+            .ignored()
+            .iter()
+            .map(|(name, file)| IgnoredPlugin { name: name.clone(), file: file.clone(), reason: UNUSED })
+            .collect()
+    }
+
     /// `name version` of every loaded plugin, for logs.
     pub fn versions(&self) -> Vec<String> {
         self.set.iter().map(|(name, p)| format!("{name} {}", p.version())).collect()
     }
 }
 
-fn settings(config: &PluginsConfig) -> RuntimeSettings {
+pub(crate) fn settings(config: &PluginsConfig) -> RuntimeSettings {
     RuntimeSettings {
         call_deadline: config.call_deadline,
         memory_limit: config.memory_limit,
@@ -141,5 +178,6 @@ fn settings(config: &PluginsConfig) -> RuntimeSettings {
 }
 
 fn same_runtime(a: &PluginsConfig, b: &PluginsConfig) -> bool {
-    PluginsConfig { watch: true, dir: b.dir.clone(), ..a.clone() } == PluginsConfig { watch: true, ..b.clone() }
+    let settings_only = |c: &PluginsConfig| PluginsConfig { watch: true, dir: b.dir.clone(), used: Default::default(), ..c.clone() };
+    settings_only(a) == settings_only(b)
 }

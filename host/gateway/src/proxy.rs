@@ -38,6 +38,7 @@ use meter::Meter;
 use crate::request_target;
 use crate::router;
 use crate::state::State;
+use crate::telemetry;
 use crate::upstream::{Target, Upstream};
 
 /// Who is on the other end of a downstream connection (made once per connection).
@@ -65,6 +66,9 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
     let grpc = grpc::is_grpc(req.headers());
     let head = req.method() == Method::HEAD;
     let mut meter = Meter::new(&state);
+    if let Some(tracer) = &state.tracer {
+        meter.trace = tracer.start(req.method(), req.uri(), req.headers());
+    }
     if !state.access_log {
         let response = match forward(&state, &peer, req, grpc, &mut meter).await {
             Ok((response, target)) => {
@@ -80,12 +84,17 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
         };
         let response = if head { without_content(response) } else { response };
         let counting = meter.finish(&state, peer.listener, &response);
+        traced(&state, &peer, &mut meter, &response);
         return (response, counting);
     }
     let started = meter.started.unwrap_or_else(wasmgate_metrics::clock::now_ns);
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let trace = access::trace_id(req.headers());
+    let trace = match meter.trace.as_deref() {
+        Some(trace) => Some(trace.trace_hex()),
+        None => access::trace_id(req.headers()),
+    };
+    let mut answered_by = None;
     let (response, target) = match forward(&state, &peer, req, grpc, &mut meter).await {
         Ok((response, target)) => {
             if target.is_some() {
@@ -95,11 +104,13 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
         }
         Err(e) => {
             meter.source = meter::source_of(&e);
+            answered_by = access::answered_by(&e);
             (error_response(e, grpc), None)
         }
     };
     let response = if head { without_content(response) } else { response };
     let counting = meter.finish(&state, peer.listener, &response);
+    traced(&state, &peer, &mut meter, &response);
     tracing::info!(
         target: "access",
         client = %peer.addr.ip(),
@@ -107,10 +118,24 @@ pub async fn handle(state: Arc<State>, peer: Arc<Peer>, req: Request<Incoming>) 
         path = %access::bounded(uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/")),
         status = response.status().as_u16(),
         upstream = %target.map_or_else(|| "-".to_owned(), |t| t.to_string()),
+        answered_by = %answered_by.as_deref().unwrap_or("-"),
         duration_us = wasmgate_metrics::clock::since_ns(started) / 1000,
         trace_id = trace.as_deref().unwrap_or("-"),
     );
     (response, counting)
+}
+
+/// Hands a sampled request's spans to the exporter.
+fn traced(state: &State, peer: &Peer, meter: &mut Meter<'_>, response: &Response<ResponseBody>) {
+    if let (Some(tracer), Some(trace)) = (&state.tracer, meter.trace.take()) {
+        let end = telemetry::End {
+            status: response.status().as_u16(),
+            listener: &state.listener_name(peer.listener),
+            client: peer.addr.ip(),
+            from_upstream: meter.source == Source::Upstream,
+        };
+        tracer.finish(trace, end);
+    }
 }
 
 /// An answer to HEAD has no content (RFC 9110 §9.3.2), whatever the upstream
@@ -218,6 +243,9 @@ async fn forward<'s>(
         meter.route = Some(metrics);
         body.count_into(metrics);
     }
+    if let Some(trace) = meter.trace.as_deref_mut() {
+        trace.routed(&route.name);
+    }
     // A servlet container reads `/a;x/b` as `/a/b`, nginx as it is: when the
     // two readings take different routes, no route's policy fits both.
     if let Some(plain) = request_target::without_parameters(parts.uri.path()) {
@@ -239,7 +267,7 @@ async fn forward<'s>(
     };
     headers::remove_found(&mut parts.headers, hop_by_hop);
     // Plugins see the request as the client sent it and may change it (or answer).
-    let mut phase = middleware::request(route, state, peer, &mut parts)?;
+    let mut phase = middleware::request(route, state, peer, &mut parts, meter.trace.as_deref_mut())?;
     if phase.is_some() {
         // Connection-level headers a plugin set are not forwarded either.
         headers::remove_hop_by_hop(&mut parts.headers);
@@ -282,6 +310,9 @@ async fn forward<'s>(
             if let Err(e) = Box::pin(body.prefetch()).await {
                 break 'exchange Err(body_error(e));
             }
+        }
+        if let Some(trace) = meter.trace.as_deref() {
+            trace.propagate(&mut parts.headers);
         }
         let Some(_slot) = upstream.enter() else {
             meter::unsent(upstream, Outcome::Overloaded);
@@ -333,13 +364,13 @@ async fn forward<'s>(
             } else {
                 Box::pin(send(upstream, target, req)).await
             };
-            let waited = meter.attempted(attempt);
+            let waited = meter.attempted(attempt, upstream, target);
             target.state.report(!matches!(&outcome, Ok(response) if !response.status().is_server_error()));
             meter::attempted(upstream, target, &outcome, waited);
             match outcome {
                 Ok(response) => {
                     let response = match phase.take() {
-                        Some(phase) => middleware::response(&route.chain, phase, response).await,
+                        Some(phase) => middleware::response(&route.chain, phase, response, meter.trace.as_deref_mut()).await,
                         None => response,
                     };
                     let response = match client_upgrade.take() {
@@ -376,7 +407,7 @@ async fn forward<'s>(
             Some(phase) => {
                 meter.source = meter::source_of(&e);
                 let response = error_response(e, grpc);
-                Ok((Box::pin(middleware::response(&route.chain, phase, response)).await, None))
+                Ok((Box::pin(middleware::response(&route.chain, phase, response, meter.trace.as_deref_mut())).await, None))
             }
             None => Err(e),
         },
@@ -420,21 +451,21 @@ async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody
     let target = target.address;
     let fault = req.body().fault_probe();
     loop {
-        let (mut sender, reused) = match pool::take(target, timeouts.idle) {
-            Some(sender) => (sender, true),
-            None => match timed_connect(upstream, pool::connect(target, timeouts.connect, tls)).await {
-                Ok(sender) => (sender, false),
+        let (mut pooled, reused) = match pool::take(target, timeouts.idle) {
+            Some(pooled) => (pooled, true),
+            None => match timed_connect(upstream, pool::connect(target, timeouts.connect, tls, upstream.metrics())).await {
+                Ok(pooled) => (pooled, false),
                 Err(e) => return Err(Failed::Connect(e, Box::new(req))),
             },
         };
-        if sender.ready().await.is_err() {
+        if pooled.sender.ready().await.is_err() {
             if reused {
                 continue;
             }
             let e = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection closed before use");
             return Err(Failed::Connect(e, Box::new(req)));
         }
-        let response = match tokio::time::timeout(timeouts.response, sender.try_send_request(req)).await {
+        let response = match tokio::time::timeout(timeouts.response, pooled.sender.try_send_request(req)).await {
             Ok(Ok(response)) => response,
             Ok(Err(mut e)) => match e.take_message() {
                 Some(back) if reused => {
@@ -456,11 +487,11 @@ async fn send(upstream: &Upstream, target: &Target, mut req: Request<RequestBody
         };
         fault.answered();
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-            return Ok(upgrade::switching(response, sender));
+            return Ok(upgrade::switching(response, pooled.sender));
         }
         let (mut parts, body) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
-        let release = pool::Release { target, sender, keepalive: upstream.config.keepalive };
+        let release = pool::Release { target, pooled, keepalive: upstream.config.keepalive };
         return Ok(Response::from_parts(parts, ResponseBody::Upstream(UpstreamBody::new(body, release))));
     }
 }

@@ -13,7 +13,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use wasmgate_plugin::watch::Watcher;
 
 use crate::config::{config_hash, Config, ConfigError};
-use crate::plugins::{LoadedPlugin, Plugins, PluginsError};
+use crate::plugins::{IgnoredPlugin, LoadedPlugin, Plugins, PluginsError};
 use crate::state::State;
 
 /// How long files must be quiet before a change is acted on (a copy in progress
@@ -25,12 +25,24 @@ const RECENT_RELOADS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
+    /// The config is invalid, or a route's plugin entry cannot run: at its
+    /// file, line and key.
     #[error("{0}")]
     Config(#[from] ConfigError),
     #[error("{0}")]
-    Plugins(#[from] PluginsError),
+    Plugins(PluginsError),
+    /// What would need a restart, after the config file's name.
     #[error("{0} (restart the gateway to apply it)")]
     NeedsRestart(String),
+}
+
+impl From<PluginsError> for ReloadError {
+    fn from(error: PluginsError) -> ReloadError {
+        match error {
+            PluginsError::Route(error) => ReloadError::Config(error),
+            other => ReloadError::Plugins(other),
+        }
+    }
 }
 
 /// The serving config and plugins, and where the live state is published.
@@ -60,8 +72,10 @@ pub struct Running {
     pub config: Config,
     /// `config_hash(&config)`.
     pub hash: String,
-    /// Every plugin of the folder (loaded, used by a route or not).
+    /// Every plugin loaded: those routes name.
     pub plugins: Vec<LoadedPlugin>,
+    /// Files of the plugin folder no route names: not loaded.
+    pub ignored: Vec<IgnoredPlugin>,
     /// When this config was applied (the start, or the last successful reload).
     pub since: SystemTime,
 }
@@ -71,6 +85,7 @@ impl Running {
         Running {
             hash: config_hash(&config),
             plugins: plugins.map(Plugins::loaded).unwrap_or_default(),
+            ignored: plugins.map(Plugins::ignored).unwrap_or_default(),
             config,
             since: SystemTime::now(),
         }
@@ -102,6 +117,12 @@ impl Reloader {
     /// The config and plugins serving now.
     pub fn running(&self) -> Arc<Running> {
         self.running.load_full()
+    }
+
+    /// The config file a reload reads (as given on the command line).
+    pub fn config_file(&self) -> PathBuf {
+        let running = self.running.load();
+        running.config.source.clone().unwrap_or_else(|| running.config.as_written.file().to_owned())
     }
 
     /// Why the last reload was refused, unless one succeeded since.
@@ -175,6 +196,7 @@ impl Reloader {
         }
         self.state.store(Arc::new(state));
         tracing::info!(
+            config = %config.as_written.file().display(),
             routes = config.routes.len(),
             upstreams = config.upstreams.len(),
             plugins = ?plugins.as_ref().map(Plugins::versions).unwrap_or_default(),
@@ -199,9 +221,10 @@ impl Reloader {
         let reloader = self.clone();
         let watched = paths.clone();
         match Watcher::spawn(&paths, SETTLE, move |changed| {
-            tracing::info!(?changed, "files changed: reloading");
+            let config = reloader.config_file();
+            tracing::info!(config = %config.display(), ?changed, "files changed: reloading");
             if let Err(e) = reloader.reload(None) {
-                tracing::error!(error = %e, "reload refused; still serving the previous config and plugins");
+                tracing::error!(config = %config.display(), error = %e, "reload refused; still serving the previous config and plugins");
             }
         }) {
             Ok(watcher) => Some(watcher),
@@ -216,25 +239,27 @@ impl Reloader {
 /// What a reload cannot change in a running process: the sockets it listens on,
 /// and the background tasks (discovery, health checks) of its upstreams.
 fn restartless(old: &Config, new: &Config) -> Result<(), ReloadError> {
+    let file = new.as_written.file().display().to_string();
+    let needs_restart = |what: &str| ReloadError::NeedsRestart(format!("{file}: {what}"));
     let sockets = |c: &Config| -> Vec<(String, std::net::SocketAddr)> {
         c.listeners.iter().map(|l| (l.name.clone(), l.address)).collect()
     };
     if sockets(old) != sockets(new) {
-        return Err(ReloadError::NeedsRestart("listeners were added, removed or moved".into()));
+        return Err(needs_restart("listeners were added, removed or moved"));
     }
     // The admin socket and its limits; its token and what it shows apply live.
     let admin_socket = |c: &Config| c.admin.as_ref().map(|a| (a.address, a.limits));
     if admin_socket(old) != admin_socket(new) {
-        return Err(ReloadError::NeedsRestart("[admin] address or limits changed".into()));
+        return Err(needs_restart("[admin] address or limits changed"));
     }
     if old.metrics != new.metrics {
-        return Err(ReloadError::NeedsRestart("[metrics] changed".into()));
+        return Err(needs_restart("[metrics] changed"));
     }
     if old.log.format != new.log.format {
-        return Err(ReloadError::NeedsRestart("[log] format changed".into()));
+        return Err(needs_restart("[log] format changed"));
     }
     if old.runtime.workers != new.runtime.workers {
-        return Err(ReloadError::NeedsRestart("runtime.workers changed".into()));
+        return Err(needs_restart("runtime.workers changed"));
     }
     for upstream in &new.upstreams {
         let background = |u: &crate::config::UpstreamConfig| format!("{:?} {:?}", u.discovery, u.health_check);
@@ -244,10 +269,7 @@ fn restartless(old: &Config, new: &Config) -> Result<(), ReloadError> {
             None => upstream.discovery.is_some() || upstream.health_check.is_some(),
         };
         if changed {
-            return Err(ReloadError::NeedsRestart(format!(
-                "upstream `{}`: discovery or health checks changed",
-                upstream.name
-            )));
+            return Err(needs_restart(&format!("upstream `{}`: discovery or health checks changed", upstream.name)));
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ use crate::metrics::{Carried, GatewayMetrics};
 use crate::plugins::{Plugins, PluginsError};
 use crate::request_target::PathRules;
 use crate::router::{route_from_config, Route, Router};
+use crate::telemetry::Tracer;
 use crate::upstream::Upstream;
 
 pub struct State {
@@ -29,6 +30,8 @@ pub struct State {
     /// The gateway's metrics beyond routes, upstreams and plugins (shared by
     /// every state of one gateway).
     pub metrics: Arc<GatewayMetrics>,
+    /// Trace sampling and export, with `[tracing]`.
+    pub tracer: Option<Tracer>,
 }
 
 impl State {
@@ -60,15 +63,13 @@ impl State {
         let mut routers = Vec::with_capacity(config.listeners.len());
         for listener in 0..config.listeners.len() {
             let mut routes = Vec::new();
-            for r in config.routes.iter().filter(|r| r.listener == listener) {
+            for (index, r) in config.routes.iter().enumerate().filter(|(_, r)| r.listener == listener) {
                 let chain = match (&mut plugins, r.plugins.is_empty()) {
                     (_, true) => Chain::default(),
-                    (Some(plugins), false) => plugins.chain(r)?,
+                    (Some(plugins), false) => plugins.chain(config, index)?,
                     (None, false) => {
-                        return Err(PluginsError::Configure {
-                            route: r.name.clone(),
-                            reason: "the route has plugins but no [plugins] runtime was started".into(),
-                        })
+                        let reason = "the route has plugins but no [plugins] runtime was started";
+                        return Err(PluginsError::Route(config.route_error(index, "plugins", reason)));
                     }
                 };
                 let chain = carried.chain(&r.name, chain);
@@ -81,7 +82,8 @@ impl State {
         let protocols = config.listeners.iter().map(|l| l.protocol.clone()).collect();
         let listener_names = config.listeners.iter().map(|l| Arc::from(l.name.as_str())).collect();
         let path_rules = config.listeners.iter().map(|l| l.path_rules).collect();
-        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names, path_rules, metrics })
+        let tracer = config.tracing.as_ref().map(|c| Tracer::from_config(c, previous.and_then(|p| p.tracer.as_ref())));
+        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names, path_rules, metrics, tracer })
     }
 
     /// Every route with its listener's index.

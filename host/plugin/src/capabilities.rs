@@ -72,12 +72,22 @@ impl log::Host for StoreData {
             log::Level::Warn => {
                 tracing::warn!(target: "wasmgate::plugin", plugin, version, route, "{message}")
             }
+            // A panic's message and location (the SDK's panic hook): logged
+            // once, as the reason of the trap that follows it.
+            log::Level::Error if is_panic(&message) => self.last_error = Some(message),
             log::Level::Error => {
                 tracing::error!(target: "wasmgate::plugin", plugin, version, route, "{message}");
                 self.last_error = Some(message);
             }
         }
     }
+}
+
+/// Whether a plugin's error line is the SDK's panic report (`panicked at
+/// <file>:<line>:<column>: <message>`, `panicked: <message>` without a
+/// location; SDKs before 0.3 wrote `panic: ...`).
+pub(crate) fn is_panic(message: &str) -> bool {
+    ["panicked at ", "panicked: ", "panic: "].iter().any(|start| message.starts_with(start))
 }
 
 impl clock::Host for StoreData {

@@ -11,6 +11,7 @@ use crate::bindings::{RequestAction, ResponseAction};
 use crate::context::{HeadBuffer, RequestContext};
 use crate::convert::{self, Limits, Pseudo};
 use crate::error::Failure;
+use crate::context::CallRecord;
 use crate::metrics::{Outcome, Phase, PluginCalls};
 use crate::pool::ConfiguredPlugin;
 use crate::settings::OnError;
@@ -101,24 +102,40 @@ impl Chain {
     }
 
     /// Runs `call` (one call into the plugin at `at`), timing it when the
-    /// chain records metrics.
+    /// chain records metrics or the request is traced (`ctx.calls`).
     #[inline]
-    fn timed<R>(&self, at: usize, phase: Phase, call: impl FnOnce() -> R) -> R {
-        match self.calls(at) {
-            None => call(),
-            Some(calls) => {
-                let started = wasmgate_metrics::clock::now_ns();
-                let result = call();
-                calls.took(phase, wasmgate_metrics::clock::since_ns(started));
-                result
-            }
+    fn timed<R>(
+        &self,
+        at: usize,
+        phase: Phase,
+        ctx: &mut RequestContext,
+        call: impl FnOnce(&mut RequestContext) -> R,
+    ) -> R {
+        let calls = self.calls(at);
+        if calls.is_none() && ctx.calls.is_none() {
+            return call(ctx);
         }
+        let started = wasmgate_metrics::clock::now_ns();
+        let result = call(ctx);
+        let ended = wasmgate_metrics::clock::now_ns();
+        if let Some(calls) = calls {
+            calls.took(phase, ended.saturating_sub(started));
+        }
+        if let Some(traced) = ctx.calls.as_mut() {
+            traced.push(CallRecord { plugin: at, phase, started_ns: started, ended_ns: ended, outcome: Outcome::Continue });
+        }
+        result
     }
 
     #[inline]
-    fn ended(&self, at: usize, phase: Phase, outcome: Outcome) {
+    fn ended(&self, ctx: &mut RequestContext, at: usize, phase: Phase, outcome: Outcome) {
         if let Some(calls) = self.calls(at) {
             calls.ended(phase, outcome);
+        }
+        if let Some(last) = ctx.calls.as_mut().and_then(|c| c.last_mut()) {
+            if last.plugin == at && last.phase == phase {
+                last.outcome = outcome;
+            }
         }
     }
 
@@ -187,12 +204,12 @@ impl Chain {
                 stale = false;
             }
             let head = &buffer.head;
-            let called = self.timed(at, Phase::Request, || {
+            let called = self.timed(at, Phase::Request, ctx, |ctx| {
                 plugin.call(ctx, |b, store| b.call_on_request(store, head))
             });
             let failure = match called {
                 Ok(RequestAction::NoPhase) => {
-                    self.ended(at, Phase::Request, Outcome::Continue);
+                    self.ended(ctx, at, Phase::Request, Outcome::Continue);
                     plugin.phases().drop_request();
                     continue;
                 }
@@ -207,7 +224,7 @@ impl Chain {
                     });
                     match applied {
                         Ok(response) => {
-                            self.ended(at, Phase::Request, Outcome::Continue);
+                            self.ended(ctx, at, Phase::Request, Outcome::Continue);
                             stale |= !edits.request.is_empty();
                             if !response.is_empty() {
                                 ctx.chain.response_edits.push((at, response));
@@ -223,7 +240,7 @@ impl Chain {
                             let mut response = http::Response::new(body);
                             *response.status_mut() = status;
                             *response.headers_mut() = headers;
-                            self.ended(at, Phase::Request, Outcome::Answered);
+                            self.ended(ctx, at, Phase::Request, Outcome::Answered);
                             return RequestOutcome::Respond { ran: at, response };
                         }
                         Err(why) => Failure::Invalid(why),
@@ -231,7 +248,7 @@ impl Chain {
                 }
                 Err(failure) => failure,
             };
-            self.ended(at, Phase::Request, Outcome::of(&failure));
+            self.ended(ctx, at, Phase::Request, Outcome::of(&failure));
             if report(plugin, ctx, Phase::Request, &failure) == OnError::FailOpen {
                 // Skipped for the whole request: its response phase too.
                 ctx.chain.skipped.push(at);
@@ -287,7 +304,7 @@ impl Chain {
                 continue;
             }
             if ctx.chain.skipped.contains(&at) {
-                self.ended(at, Phase::Response, Outcome::FailOpenSkipped);
+                self.ended(ctx, at, Phase::Response, Outcome::FailOpenSkipped);
                 continue;
             }
             if stale {
@@ -295,18 +312,18 @@ impl Chain {
                 stale = false;
             }
             let (status, head) = (parts.status.as_u16(), &buffer.head);
-            let called = self.timed(at, Phase::Response, || {
+            let called = self.timed(at, Phase::Response, ctx, |ctx| {
                 plugin.call(ctx, |b, store| b.call_on_response(store, status, head))
             });
             let failure = match called {
                 Ok(ResponseAction::NoPhase) => {
-                    self.ended(at, Phase::Response, Outcome::Continue);
+                    self.ended(ctx, at, Phase::Response, Outcome::Continue);
                     plugin.phases().drop_response();
                     continue;
                 }
                 Ok(ResponseAction::Continue(edits)) => match edit_response(parts, &edits, limits) {
                     Ok(changed) => {
-                        self.ended(at, Phase::Response, Outcome::Continue);
+                        self.ended(ctx, at, Phase::Response, Outcome::Continue);
                         stale |= changed;
                         continue;
                     }
@@ -315,7 +332,7 @@ impl Chain {
                 Ok(ResponseAction::RewriteBody(edits)) => {
                     match edit_response(parts, &edits, limits) {
                         Ok(changed) => {
-                            self.ended(at, Phase::Response, Outcome::Continue);
+                            self.ended(ctx, at, Phase::Response, Outcome::Continue);
                             stale |= changed;
                             plan.plugins.push(at);
                             continue;
@@ -331,7 +348,7 @@ impl Chain {
                             stale = true;
                             replaced = Some(body);
                             plan.plugins.clear();
-                            self.ended(at, Phase::Response, Outcome::Answered);
+                            self.ended(ctx, at, Phase::Response, Outcome::Answered);
                             continue;
                         }
                         Err(why) => Failure::Invalid(why),
@@ -339,7 +356,7 @@ impl Chain {
                 }
                 Err(failure) => failure,
             };
-            self.ended(at, Phase::Response, Outcome::of(&failure));
+            self.ended(ctx, at, Phase::Response, Outcome::of(&failure));
             if report(plugin, ctx, Phase::Response, &failure) == OnError::FailClosed {
                 stale = true;
                 replaced = Some(fail_closed(parts));
@@ -372,12 +389,12 @@ impl Chain {
             let Some(plugin) = self.plugins.get(at) else {
                 continue;
             };
-            let called = self.timed(at, Phase::ResponseBody, || {
+            let called = self.timed(at, Phase::ResponseBody, ctx, |ctx| {
                 plugin.call(ctx, |b, store| b.call_on_response_body(store, &body))
             });
             let failure = match called {
                 Ok(new) if new.len() <= max_body => {
-                    self.ended(at, Phase::ResponseBody, Outcome::Continue);
+                    self.ended(ctx, at, Phase::ResponseBody, Outcome::Continue);
                     body = Bytes::from(new);
                     continue;
                 }
@@ -387,7 +404,7 @@ impl Chain {
                 )),
                 Err(failure) => failure,
             };
-            self.ended(at, Phase::ResponseBody, Outcome::of(&failure));
+            self.ended(ctx, at, Phase::ResponseBody, Outcome::of(&failure));
             if report(plugin, ctx, Phase::ResponseBody, &failure) == OnError::FailClosed {
                 return fail_closed(parts);
             }
@@ -415,7 +432,7 @@ impl Chain {
             let Some(plugin) = self.plugins.get(at) else {
                 continue;
             };
-            self.ended(at, Phase::ResponseBody, Outcome::InvalidOutput);
+            self.ended(ctx, at, Phase::ResponseBody, Outcome::InvalidOutput);
             closed |= report(plugin, ctx, Phase::ResponseBody, &failure) == OnError::FailClosed;
         }
         closed.then(|| fail_closed(parts))

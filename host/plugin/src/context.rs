@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::convert::Edit;
+use crate::metrics::{Outcome, Phase};
 
 /// Most entries a plugin can put in the scratch map of one request.
 const MAX_SCRATCH_ENTRIES: usize = 64;
@@ -29,6 +30,21 @@ pub struct RequestContext {
     /// What the plugin chain keeps between the phases of this request.
     /// Start it empty (`Default`).
     pub chain: ChainState,
+    /// When set, the chain appends one record per plugin call (for a traced
+    /// request); `None` (the default) records nothing.
+    pub calls: Option<Vec<CallRecord>>,
+}
+
+/// One call into a plugin of the chain, as the chain timed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The plugin's position in the chain.
+    pub plugin: usize,
+    pub phase: Phase,
+    /// `wasmgate_metrics::clock::now_ns` readings around the call.
+    pub started_ns: u64,
+    pub ended_ns: u64,
+    pub outcome: Outcome,
 }
 
 impl RequestContext {

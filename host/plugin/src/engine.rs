@@ -12,7 +12,7 @@ use wasmtime::{
 
 use crate::bindings::HttpMiddleware;
 use crate::error::PluginError;
-use crate::settings::RuntimeSettings;
+use crate::settings::{RuntimeSettings, MIN_EPOCH_TICK};
 use crate::store_data::StoreData;
 
 /// Core instances a plugin component holds at most (its module plus the
@@ -71,7 +71,7 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<StoreData>, PluginError> 
 }
 
 /// A thread that advances the engine's epoch every tick, so a call past its
-/// deadline traps. It stops when this value is dropped.
+/// deadline is looked at (see `deadline`). It stops when this value is dropped.
 pub(crate) struct Ticker {
     /// Dropping it wakes the thread with `Disconnected`: its cue to stop.
     stop: Option<mpsc::Sender<()>>,
@@ -81,7 +81,7 @@ pub(crate) struct Ticker {
 impl Ticker {
     pub(crate) fn start(engine: Engine, tick: Duration) -> Result<Self, PluginError> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let tick = tick.max(Duration::from_micros(100));
+        let tick = tick.max(MIN_EPOCH_TICK);
         let thread = std::thread::Builder::new()
             .name("wasmgate-epoch".into())
             .spawn(move || {

@@ -17,6 +17,21 @@ pub enum PluginError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The plugin folder could not be read; `path` is absolute.
+    #[error("cannot read the plugin folder {}: {source}; create it, or fix `[plugins] dir` (relative to the config file)", path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The bytes are not WebAssembly at all; `start` is how they begin, quoted.
+    #[error("not a WebAssembly file (starts with {start}); build the plugin with cargo build --target wasm32-wasip2")]
+    NotWasm { plugin: String, start: String },
+    /// A core module, which is what `wasm32-unknown-unknown` or `wasm32-wasip1` make.
+    #[error("a core WebAssembly module, not a component; build the plugin with cargo build --target wasm32-wasip2 (which makes components)")]
+    CoreModule { plugin: String },
+    /// A component without the plugin's exports: its crate never exported a plugin type.
+    #[error("the component has no `init` export, so it is no wasmgate plugin; the crate must call wasmgate_sdk::export_plugin!(YourType)")]
+    NotAPlugin { plugin: String },
     /// The bytes are not a component wasmgate can run (not Wasm, a core
     /// module, a component for another world, missing exports...).
     #[error(

@@ -13,18 +13,21 @@
 //! ```
 //!
 //! The calls on `Chain` are synchronous and short: each call into a plugin
-//! runs on a warm instance under a deadline (epoch interruption) and a
-//! memory cap. They never fail and never panic: a plugin that traps, runs
+//! runs on a warm instance under a deadline (CPU time, checked by epoch
+//! interruption, with a wall-clock cap) and a memory cap. They never fail and never panic: a plugin that traps, runs
 //! late, hits its memory cap or returns invalid output costs that request
 //! only, by its `OnError` policy (a 500, or skipping the plugin), with a
 //! `tracing` line naming plugin, version and reason.
 //! See `docs/phases.md` for the phase order.
 
+mod bad_file;
 mod bindings;
 mod capabilities;
 mod chain;
 mod context;
+mod contract;
 mod convert;
+mod deadline;
 mod engine;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -42,7 +45,8 @@ pub mod test_support;
 pub mod watch;
 
 pub use chain::{BodyRewrite, Chain, RequestOutcome, ResponseOutcome};
-pub use context::{ChainState, RequestContext, Scratch};
+pub use context::{CallRecord, ChainState, RequestContext, Scratch};
+pub use contract::CONTRACT_VERSION;
 pub use error::PluginError;
 pub use plugin::Plugin;
 pub use pool::{ConfiguredPlugin, Phases, PoolStats};

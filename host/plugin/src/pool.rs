@@ -1,6 +1,7 @@
 //! `ConfiguredPlugin`: a plugin bound to one route's configuration, with its
 //! pool of warm, initialised instances, and the one function that calls into
-//! an instance under a deadline and turns what went wrong into a `Failure`.
+//! an instance under a deadline (see `deadline`) and turns what went wrong
+//! into a `Failure`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,6 +11,7 @@ use wasmtime::{Store, Trap};
 
 use crate::bindings::HttpMiddleware;
 use crate::context::RequestContext;
+use crate::deadline::{thread_cpu_time, Budget};
 use crate::error::Failure;
 use crate::plugin::Plugin;
 use crate::settings::OnError;
@@ -135,10 +137,6 @@ impl ConfiguredPlugin {
         self.alive.load(Ordering::Relaxed)
     }
 
-    fn deadline_ticks(&self) -> u64 {
-        self.plugin.runtime.settings.deadline_ticks()
-    }
-
     /// Instantiates the plugin and runs `init` with this configuration.
     pub(crate) fn start(&self) -> Result<Instance, StartError> {
         self.started.fetch_add(1, Ordering::Relaxed);
@@ -146,13 +144,17 @@ impl ConfiguredPlugin {
         let data = StoreData::new(self.plugin.identity.clone(), runtime.settings.memory_limit);
         let mut store = Store::new(&runtime.engine, data);
         store.limiter(|data| &mut data.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks());
+        let budget = Budget::new(&runtime.settings);
+        store.epoch_deadline_callback(move |mut store| {
+            let cpu_now = thread_cpu_time();
+            Ok(store.data_mut().call_clock.on_deadline(&budget, cpu_now))
+        });
+        start_call(&mut store);
         let bindings = match guarded(|| self.plugin.pre.instantiate(&mut store)) {
             Ok(bindings) => bindings,
             Err(err) => return Err(StartError::Failed(classify(&mut store, &err))),
         };
-        store.set_epoch_deadline(self.deadline_ticks());
+        start_call(&mut store);
         match guarded(|| bindings.call_init(&mut store, &self.config)) {
             Ok(Ok(())) => Ok(Instance {
                 store,
@@ -206,7 +208,8 @@ impl ConfiguredPlugin {
             })?,
         };
         std::mem::swap(&mut instance.store.data_mut().ctx, ctx);
-        instance.store.set_epoch_deadline(self.deadline_ticks());
+        // After `start` if there was one: instantiation is not this call's time.
+        start_call(&mut instance.store);
         let result = guarded(|| call(&instance.bindings, &mut instance.store));
         std::mem::swap(&mut instance.store.data_mut().ctx, ctx);
         match result {
@@ -255,6 +258,12 @@ impl Phases {
     pub(crate) fn drop_response(&self) {
         self.response.store(false, Ordering::Relaxed);
     }
+}
+
+/// Arms the deadline of a call about to start on `store`.
+fn start_call(store: &mut Store<StoreData>) {
+    let ticks = store.data_mut().call_clock.start();
+    store.set_epoch_deadline(ticks);
 }
 
 thread_local! {
@@ -313,6 +322,10 @@ fn classify(store: &mut Store<StoreData>, err: &wasmtime::Error) -> Failure {
         None => err.root_cause().to_string(),
     };
     match store.data_mut().last_error.take() {
+        // A panic is the whole story: its message and location, said once.
+        Some(logged) if crate::capabilities::is_panic(&logged) => {
+            Failure::Trap(logged.strip_prefix("panic: ").unwrap_or(&logged).to_owned())
+        }
         Some(logged) => Failure::Trap(format!("{what} (after logging: {logged})")),
         None => Failure::Trap(what),
     }

@@ -104,7 +104,9 @@ impl PluginRuntime {
         let pre = match self.recently_compiled(name, &digest) {
             Some(pre) => pre,
             None => {
+                crate::bad_file::check_header(name, bytes)?;
                 let component = Component::new(&self.inner.engine, bytes).map_err(compile_error)?;
+                crate::bad_file::check_exports(name, &self.inner.engine, &component)?;
                 let pre = self.inner.linker.instantiate_pre(&component).map_err(compile_error)?;
                 let pre = HttpMiddlewarePre::new(pre).map_err(compile_error)?;
                 let mut compiled = self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

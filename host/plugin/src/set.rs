@@ -17,6 +17,9 @@ use crate::runtime::{valid_plugin_name, PluginRuntime};
 pub struct PluginSet {
     dir: PathBuf,
     plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Plugin files of the folder that were not asked for, so not loaded
+    /// (nor read): `(name, file)`, sorted.
+    ignored: Vec<(String, PathBuf)>,
 }
 
 /// Why a folder could not be loaded: every file that failed, with why.
@@ -27,11 +30,18 @@ pub struct PluginSetError {
     pub failures: Vec<(PathBuf, PluginError)>,
 }
 
+/// One line per failure: the file, then why and what to do (a folder that
+/// cannot be read names itself).
 impl fmt::Display for PluginSetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugins in {} not loaded:", self.dir.display())?;
-        for (file, err) in &self.failures {
-            write!(f, "\n  {}: {err}", file.display())?;
+        for (i, (file, err)) in self.failures.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            match err {
+                PluginError::Folder { .. } => write!(f, "{err}")?,
+                _ => write!(f, "{}: {err}", file.display())?,
+            }
         }
         Ok(())
     }
@@ -64,6 +74,36 @@ impl PluginSet {
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()
     }
+
+    /// Plugin files of the folder that were not asked for: `(name, file)`.
+    pub fn ignored(&self) -> &[(String, PathBuf)] {
+        &self.ignored
+    }
+
+    /// Every plugin name the folder offers, loaded or not, sorted.
+    pub fn available(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.names().chain(self.ignored.iter().map(|(n, _)| n.as_str())).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// `dir` made absolute (from the working directory) with what exists of it
+/// resolved, for a message about a folder that is not there.
+fn absolute(dir: &Path) -> PathBuf {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let mut existing = dir.as_path();
+    let mut missing = Vec::new();
+    while let Some(parent) = existing.parent() {
+        if let Ok(real) = existing.canonicalize() {
+            return missing.iter().rev().fold(real, |path, part| path.join(part));
+        }
+        if let Some(name) = existing.file_name() {
+            missing.push(name);
+        }
+        existing = parent;
+    }
+    dir
 }
 
 /// Whether a folder entry is a plugin file: `<name>.wasm`, not hidden (an
@@ -86,6 +126,18 @@ impl PluginRuntime {
         dir: &Path,
         previous: Option<&PluginSet>,
     ) -> Result<PluginSet, PluginSetError> {
+        self.load_dir_for(dir, previous, &|_| true)
+    }
+
+    /// Like [`load_dir`](Self::load_dir), but loads only the plugins `wanted`
+    /// says yes to: the other files are listed as ignored, never read, so
+    /// they cannot fail the set.
+    pub fn load_dir_for(
+        &self,
+        dir: &Path,
+        previous: Option<&PluginSet>,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<PluginSet, PluginSetError> {
         let fail = |failures| PluginSetError {
             dir: dir.to_owned(),
             failures,
@@ -93,13 +145,14 @@ impl PluginRuntime {
         let entries = std::fs::read_dir(dir).map_err(|source| {
             fail(vec![(
                 dir.to_owned(),
-                PluginError::Read {
-                    path: dir.to_owned(),
+                PluginError::Folder {
+                    path: absolute(dir),
                     source,
                 },
             )])
         })?;
         let mut plugins = BTreeMap::new();
+        let mut ignored = Vec::new();
         let mut failures = Vec::new();
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
@@ -107,6 +160,10 @@ impl PluginRuntime {
             let Some(name) = plugin_name(&path) else {
                 continue;
             };
+            if !wanted(name) {
+                ignored.push((name.to_owned(), path.clone()));
+                continue;
+            }
             if !valid_plugin_name(name) {
                 failures.push((path.clone(), PluginError::BadName(name.to_owned())));
                 continue;
@@ -140,6 +197,7 @@ impl PluginRuntime {
         Ok(PluginSet {
             dir: dir.to_owned(),
             plugins,
+            ignored,
         })
     }
 }

@@ -6,13 +6,20 @@ use std::time::Duration;
 /// How the plugin runtime runs plugins. `Default` gives the documented values.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
-    /// Wall-clock budget of one call into a plugin (`init`, a phase, a body
-    /// rewrite), enforced by epoch interruption. Default 20 ms.
+    /// CPU-time budget of one call into a plugin (instantiation, `init`, a
+    /// phase, a body rewrite), kept by epoch interruption: a call is stopped
+    /// once it has used between `call_deadline - epoch_tick` and
+    /// `call_deadline + epoch_tick` of its thread's CPU time, so a call slowed
+    /// by a busy machine is not failed for the time it waited. Default 20 ms.
     pub call_deadline: Duration,
+    /// Wall-clock cap of one call, whatever CPU time it used: stops a call that
+    /// waits without end (a plugin sleeping in a loop). `None` (the default)
+    /// is 10 × `call_deadline`; kept to one tick late.
+    pub max_call_wall: Option<Duration>,
     /// How often the epoch ticker thread advances the engine's epoch: the
-    /// resolution of `call_deadline` (a call is stopped between one tick
-    /// before and at its deadline). Default 5 ms: the thread that ticks
-    /// shares the CPU with the workers, and every wake-up costs them.
+    /// resolution of the deadlines (at least 100 µs). Default 5 ms: the
+    /// thread that ticks shares the CPU with the workers, and every wake-up
+    /// costs them.
     pub epoch_tick: Duration,
     /// Cap on an instance's linear memory. Default 32 MiB.
     pub memory_limit: usize,
@@ -48,6 +55,7 @@ impl Default for RuntimeSettings {
     fn default() -> Self {
         Self {
             call_deadline: Duration::from_millis(20),
+            max_call_wall: None,
             epoch_tick: Duration::from_millis(5),
             memory_limit: 32 << 20,
             max_instances: 1000,
@@ -62,12 +70,19 @@ impl Default for RuntimeSettings {
     }
 }
 
+/// The shortest epoch tick the ticker thread keeps.
+pub(crate) const MIN_EPOCH_TICK: Duration = Duration::from_micros(100);
+
 impl RuntimeSettings {
-    /// Epoch ticks that make up `call_deadline` (at least one).
-    pub(crate) fn deadline_ticks(&self) -> u64 {
-        let tick = self.epoch_tick.as_nanos().max(1);
-        let ticks = self.call_deadline.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    /// The epoch tick the ticker thread keeps.
+    pub(crate) fn effective_epoch_tick(&self) -> Duration {
+        self.epoch_tick.max(MIN_EPOCH_TICK)
+    }
+
+    /// The wall-clock cap of one call: `max_call_wall`, or 10 × `call_deadline`.
+    pub(crate) fn wall_cap(&self) -> Duration {
+        self.max_call_wall
+            .unwrap_or_else(|| self.call_deadline.saturating_mul(10))
     }
 }
 

@@ -8,6 +8,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::context::RequestContext;
+use crate::deadline::CallClock;
 use crate::shared::SharedState;
 
 /// The plugin an instance belongs to (shared by all its instances).
@@ -31,6 +32,8 @@ pub(crate) struct StoreData {
     /// The last error-level log line, kept to explain a trap that follows it
     /// (the SDK logs a panic's message before aborting).
     pub(crate) last_error: Option<String>,
+    /// The deadline of the call running now.
+    pub(crate) call_clock: CallClock,
 }
 
 impl StoreData {
@@ -50,6 +53,7 @@ impl StoreData {
             identity,
             ctx: RequestContext::default(),
             last_error: None,
+            call_clock: CallClock::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod plugin {
     pub mod support;
 
     mod capabilities;
+    mod deadline;
     mod faults;
     mod loading;
     mod phases;

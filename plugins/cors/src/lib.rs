@@ -51,7 +51,7 @@ pub struct Cors {
 
 /// Methods and header names are both RFC 9110 tokens.
 fn token(s: &str) -> bool {
-    wasmgate_sdk::valid_header_name(s)
+    valid_header_name(s)
 }
 
 impl Cors {
@@ -92,24 +92,20 @@ impl Cors {
         }
         let mut response = Response::new(204);
         self.origin_headers(origin, |put, name, value| match put {
-            Put::Set => response.headers.set(name, value),
-            Put::Append => response.headers.append(name, value),
+            Put::Set => response.set_header(name, value),
+            Put::Append => response.append_header(name, value),
         });
-        response
-            .headers
-            .set("access-control-allow-methods", self.methods.join(", "));
+        response.set_header("access-control-allow-methods", self.methods.join(", "));
         if !asked.is_empty() {
             let allow = if self.any_header {
                 asked.join(", ")
             } else {
                 self.headers.join(", ")
             };
-            response.headers.set("access-control-allow-headers", allow);
+            response.set_header("access-control-allow-headers", allow);
         }
         if let Some(age) = self.max_age {
-            response
-                .headers
-                .set("access-control-max-age", age.to_string());
+            response.set_header("access-control-max-age", age.to_string());
         }
         response
     }

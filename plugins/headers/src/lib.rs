@@ -45,13 +45,13 @@ struct Plan {
 
 /// Header names must be tokens; the framing headers stay the gateway's.
 fn header_name(at: &str, name: &str) -> Result<String, String> {
-    if !wasmgate_sdk::valid_header_name(name) {
+    if !valid_header_name(name) {
         return Err(format!(
             "invalid config at `{at}`: `{name}` is not a header name"
         ));
     }
     let lower = name.to_ascii_lowercase();
-    if wasmgate_sdk::gateway_managed_header(&lower) {
+    if gateway_managed_header(&lower) {
         return Err(format!(
             "invalid config at `{at}`: `{name}` is managed by the gateway"
         ));

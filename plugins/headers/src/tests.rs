@@ -1,6 +1,5 @@
 use wasmgate_sdk::prelude::*;
 use wasmgate_sdk::testing::Harness;
-use wasmgate_sdk::Host;
 
 use crate::HeadersPlugin;
 
@@ -33,8 +32,8 @@ fn request_and_response_changes_with_variables() {
     assert_eq!(req.header("x-old"), None);
     assert_eq!(req.header("x-new"), Some("v"));
 
-    h.host().scratch_set("request_id", "rid-2");
-    h.host().scratch_set("consumer", "alice");
+    h.host().set_scratch("request_id", "rid-2");
+    h.host().set_scratch("consumer", "alice");
     let mut head = ResponseHead::new(200).with_header("server", "x");
     h.on_response(&mut head);
     assert_eq!(head.header("x-req"), Some("rid-2"));

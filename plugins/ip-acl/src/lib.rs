@@ -117,7 +117,7 @@ impl Plugin for IpAcl {
         if !(200..=599).contains(&config.status) {
             return Err("invalid config at `status`: must be 200..=599".into());
         }
-        if !wasmgate_sdk::valid_header_name(&config.forwarded_header) {
+        if !valid_header_name(&config.forwarded_header) {
             return Err(format!(
                 "invalid config at `forwarded_header`: {:?} is not a header name",
                 config.forwarded_header
@@ -143,10 +143,8 @@ impl Plugin for IpAcl {
         if allowed {
             RequestFlow::Continue
         } else {
-            RequestFlow::Respond(Response::json(
-                self.status,
-                &serde_json::json!({ "error": "forbidden" }),
-            ))
+            let body = json!({ "error": "forbidden" });
+            RequestFlow::Respond(Response::json(self.status, &body))
         }
     }
 }

@@ -12,7 +12,7 @@ fn allowed(h: &Harness<IpAcl>, ip: &str, xff: Option<&str>) -> bool {
     match h.on_request(&mut req) {
         RequestFlow::Continue => true,
         RequestFlow::Respond(r) => {
-            assert_eq!(r.status, 403);
+            assert_eq!(r.status(), 403);
             false
         }
     }

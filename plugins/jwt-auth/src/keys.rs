@@ -10,6 +10,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{BigUint, RsaPublicKey};
 use serde::Deserialize;
 use sha2::Sha256;
+use wasmgate_sdk::json;
 
 /// One key from `keys`: `{ alg = "HS256", secret = "..." }`,
 /// `{ alg = "RS256", pem = "-----BEGIN PUBLIC KEY-----..." }`.
@@ -187,7 +188,7 @@ impl Jwk {
 
 /// The signing keys of a JWKS document.
 pub fn from_jwks(text: &str) -> Result<Vec<Key>, String> {
-    let jwks: Jwks = serde_json::from_str(text).map_err(|e| format!("not a JWKS document: {e}"))?;
+    let jwks: Jwks = json::from_str(text).map_err(|e| format!("not a JWKS document: {e}"))?;
     let mut keys = Vec::new();
     for (i, jwk) in jwks.keys.iter().enumerate() {
         if let Some(key) = jwk.build().map_err(|e| format!("keys[{i}]: {e}"))? {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde::Deserialize;
-use serde_json::Value;
+use wasmgate_sdk::json::Value;
 use wasmgate_sdk::prelude::*;
 
 use keys::{Key, KeyConfig};
@@ -171,7 +171,7 @@ fn unauthorized(error: Option<&str>) -> RequestFlow {
     };
     let message = error.unwrap_or("missing bearer token");
     RequestFlow::Respond(
-        Response::json(401, &serde_json::json!({ "error": message }))
+        Response::json(401, &json!({ "error": message }))
             .with_header("www-authenticate", challenge),
     )
 }
@@ -203,7 +203,7 @@ impl Plugin for JwtAuth {
             return Err("invalid config at `consumer_claim`: must not be empty".into());
         }
         for (at, name) in [("header", &c.header), ("consumer_header", &c.consumer_header)] {
-            if !wasmgate_sdk::valid_header_name(name) {
+            if !valid_header_name(name) {
                 return Err(format!("invalid config at `{at}`: {name:?} is not a header name"));
             }
         }

@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use wasmgate_sdk::json::{Map, Value};
 
 use crate::keys::Key;
 
@@ -44,7 +44,7 @@ pub fn verify(token: &str, keys: &[Key]) -> Result<Map<String, Value>, Refusal> 
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
     let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    wasmgate_sdk::json::from_slice(&bytes).ok()
 }
 
 /// What the claims must satisfy.

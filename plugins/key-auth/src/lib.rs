@@ -110,7 +110,7 @@ impl Plugin for KeyAuth {
             return Err("invalid config at `keys`: list at least one key".into());
         }
         for (at, name) in [("header", &config.header), ("consumer_header", &config.consumer_header)] {
-            if !wasmgate_sdk::valid_header_name(name) {
+            if !valid_header_name(name) {
                 return Err(format!("invalid config at `{at}`: {name:?} is not a header name"));
             }
         }
@@ -155,7 +155,7 @@ impl Plugin for KeyAuth {
 }
 
 fn unauthorized(message: &str) -> Response {
-    Response::json(401, &serde_json::json!({ "error": message }))
+    Response::json(401, &json!({ "error": message }))
         .with_header("www-authenticate", "ApiKey realm=\"wasmgate\"")
 }
 

@@ -14,7 +14,7 @@ const CONFIG: &str = r#"{
 fn status(flow: &RequestFlow) -> u16 {
     match flow {
         RequestFlow::Continue => 0,
-        RequestFlow::Respond(r) => r.status,
+        RequestFlow::Respond(r) => r.status(),
     }
 }
 
@@ -50,8 +50,8 @@ fn missing_or_wrong_keys_get_401() {
     ] {
         match h.on_request(&mut req) {
             RequestFlow::Respond(r) => {
-                assert_eq!(r.status, 401);
-                assert!(r.headers.contains("www-authenticate"));
+                assert_eq!(r.status(), 401);
+                assert!(r.headers().contains("www-authenticate"));
             }
             RequestFlow::Continue => panic!("let through"),
         }

@@ -99,7 +99,7 @@ impl Plugin for RateLimit {
         }
         let mut response = Response::json(
             self.status,
-            &serde_json::json!({ "error": "rate limit exceeded", "retry_after": reset }),
+            &json!({ "error": "rate limit exceeded", "retry_after": reset }),
         )
         .with_header("retry-after", reset.to_string());
         if self.headers {

@@ -2,7 +2,6 @@ use std::time::Duration;
 
 use wasmgate_sdk::prelude::*;
 use wasmgate_sdk::testing::Harness;
-use wasmgate_sdk::Host;
 
 use crate::RateLimit;
 
@@ -24,11 +23,11 @@ fn admits_burst_then_refuses_with_429_and_headers() {
         assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
     }
     let r = refused(h.on_request(&mut Request::new("GET", "/"))).expect("refused");
-    assert_eq!(r.status, 429);
-    assert_eq!(r.headers.get("retry-after"), Some("1"));
-    assert_eq!(r.headers.get("x-ratelimit-limit"), Some("10"));
-    assert_eq!(r.headers.get("x-ratelimit-remaining"), Some("0"));
-    assert_eq!(r.headers.get("x-ratelimit-reset"), Some("1"));
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("x-ratelimit-limit"), Some("10"));
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(r.header("x-ratelimit-reset"), Some("1"));
 }
 
 #[test]
@@ -59,12 +58,12 @@ fn consumer_key_and_overrides() {
     let h = plugin(
         r#"{"rate": 1, "burst": 1, "key": "consumer", "overrides": {"gold": {"rate": 5, "burst": 3}}}"#,
     );
-    h.host().scratch_set("consumer", "gold");
+    h.host().set_scratch("consumer", "gold");
     for _ in 0..3 {
         assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
     }
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_some());
-    h.host().scratch_set("consumer", "plain");
+    h.host().set_scratch("consumer", "plain");
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_some());
 }
@@ -72,10 +71,10 @@ fn consumer_key_and_overrides() {
 #[test]
 fn admitted_responses_carry_the_rate_headers() {
     let h = plugin(r#"{"rate": 10, "per": "minute", "burst": 5}"#);
-    let mut request = Request::new("GET", "/");
-    assert!(refused(h.on_request(&mut request)).is_none());
-    let mut head = ResponseHead::new(200);
-    wasmgate_sdk::testing::apply_response_edits(&request, &mut head);
+    let exchange = h.run(Request::new("GET", "/"), Response::text(200, "ok"));
+    assert!(!exchange.answered());
+    let head = exchange.response();
+    assert_eq!(head.status(), 200);
     assert_eq!(head.header("x-ratelimit-limit"), Some("5"));
     assert_eq!(head.header("x-ratelimit-remaining"), Some("4"));
     assert_eq!(head.header("x-ratelimit-reset"), Some("6"));
@@ -104,10 +103,10 @@ fn an_issuer_left_by_jwt_auth_names_an_app_with_its_own_limit() {
     let h = plugin(
         r#"{"rate": 100, "burst": 100, "key": "scratch", "scratch": "jwt.iss", "overrides": {"app-small": {"rate": 1, "burst": 1}}}"#,
     );
-    h.host().scratch_set("jwt.iss", "app-small");
+    h.host().set_scratch("jwt.iss", "app-small");
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_some());
-    h.host().scratch_set("jwt.iss", "app-big");
+    h.host().set_scratch("jwt.iss", "app-big");
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
 }
@@ -125,7 +124,7 @@ fn overrides_apply_to_the_client_ip_key() {
     h.host().set_client_ip(Some("10.0.0.9"));
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
     let r = refused(h.on_request(&mut Request::new("GET", "/"))).expect("the override's burst of 1 is used up");
-    assert_eq!(r.headers.get("x-ratelimit-limit"), Some("1"));
+    assert_eq!(r.header("x-ratelimit-limit"), Some("1"));
     h.host().set_client_ip(Some("10.0.0.10"));
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none(), "other clients keep the main limit");
 }

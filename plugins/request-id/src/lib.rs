@@ -86,7 +86,7 @@ impl Plugin for RequestId {
                 config.header
             ));
         }
-        if wasmgate_sdk::gateway_managed_header(&header) {
+        if gateway_managed_header(&header) {
             return Err(format!(
                 "invalid config at `header`: `{}` is managed by the gateway",
                 config.header

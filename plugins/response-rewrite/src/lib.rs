@@ -62,7 +62,7 @@ impl ResponseRewrite {
                 TooLarge::Pass => Ok(false),
                 TooLarge::Fail => Err(Response::json(
                     502,
-                    &serde_json::json!({ "error": "response too large to rewrite", "max_body_bytes": plan.cap }),
+                    &json!({ "error": "response too large to rewrite", "max_body_bytes": plan.cap }),
                 )),
             };
         }

@@ -74,7 +74,7 @@ fn past_the_cap_fails_clearly_or_passes() {
     let h = harness(r#"{"body": {"template": "x${body}"}, "max_body_bytes": 10}"#);
     let mut big = ResponseHead::new(200).with_header("content-length", "11");
     match h.on_response(&mut big) {
-        ResponseFlow::Replace(r) => assert_eq!(r.status, 502),
+        ResponseFlow::Replace(r) => assert_eq!(r.status(), 502),
         other => panic!("{other:?}"),
     }
     let h =

@@ -23,8 +23,10 @@ pub const MAX_LEVEL_EXPIRY: Duration = Duration::from_secs(60 * 60);
 /// A `PUT /log-level` body larger than this is refused.
 const MAX_BODY: usize = 4096;
 
-/// `POST /reload`: the config file read again, as a file change would.
+/// `POST /reload`: the config file read again, as a file change would. Every
+/// answer names that file (`config`).
 pub async fn reload(reloader: Arc<Reloader>) -> (StatusCode, Value) {
+    let file = reloader.config_file().display().to_string();
     // Off the event loop: compiling plugins takes a while, and health checks and
     // discovery share this thread.
     let done = tokio::task::spawn_blocking(move || reloader.reload(None).map(|()| reloader.running())).await;
@@ -33,6 +35,7 @@ pub async fn reload(reloader: Arc<Reloader>) -> (StatusCode, Value) {
             StatusCode::OK,
             json!({
                 "reloaded": true,
+                "config": file,
                 "hash": running.hash,
                 "routes": running.config.routes.len(),
                 "upstreams": running.config.upstreams.len(),
@@ -40,10 +43,15 @@ pub async fn reload(reloader: Arc<Reloader>) -> (StatusCode, Value) {
             }),
         ),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "reload refused; still serving the previous config and plugins");
-            refused(&e)
+            tracing::error!(config = %file, error = %e, "reload refused; still serving the previous config and plugins");
+            let (status, mut answer) = refused(&e);
+            answer["config"] = Value::String(file);
+            (status, answer)
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": format!("the reload did not finish: {e}") })),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": format!("the reload did not finish: {e}"), "config": file }),
+        ),
     }
 }
 

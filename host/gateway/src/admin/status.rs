@@ -102,8 +102,9 @@ fn upstream(upstream: &Upstream) -> Value {
     })
 }
 
-/// `GET /status/plugins`: every plugin of the folder with its version and the
-/// routes that run it, and what the last refused reload could not load.
+/// `GET /status/plugins`: every plugin routes name with its version and the
+/// routes that run it, what the last refused reload could not load, and the
+/// files of the folder no route names (`ignored`, not loaded, with why).
 pub fn plugins(running: &Running, refused: Option<&Refusal>) -> Value {
     let config = &running.config;
     let failures = refused.map(|r| r.plugin_failures.as_slice()).unwrap_or_default();
@@ -147,9 +148,15 @@ pub fn plugins(running: &Running, refused: Option<&Refusal>) -> Value {
             "load_error": error,
         }));
     }
+    let ignored: Vec<Value> = running
+        .ignored
+        .iter()
+        .map(|p| json!({ "name": p.name, "file": p.file.display().to_string(), "reason": p.reason }))
+        .collect();
     json!({
         "dir": config.plugins.as_ref().map(|p| p.dir.display().to_string()),
         "plugins": plugins,
+        "ignored": ignored,
     })
 }
 

@@ -123,3 +123,42 @@ targets = [ { address = "127.0.0.1:2003" } ]
         } ] })
     );
 }
+
+#[test]
+fn the_plugins_page_lists_files_no_route_names_as_ignored_with_why() {
+    let text = r#"
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+
+[[route]]
+listener = "web"
+upstream = "up"
+
+[[upstream]]
+name = "up"
+targets = [ { address = "127.0.0.1:2003" } ]
+
+[plugins]
+dir = "plugins"
+"#;
+    let config = Config::parse(text, Path::new("x.toml")).unwrap();
+    let ignored = crate::plugins::IgnoredPlugin {
+        name: "notes".into(),
+        file: "plugins/notes.wasm".into(),
+        reason: crate::plugins::UNUSED,
+    };
+    let running = crate::reload::Running {
+        config,
+        hash: String::new(),
+        plugins: Vec::new(),
+        ignored: vec![ignored],
+        since: std::time::SystemTime::now(),
+    };
+    let page = status::plugins(&running, None);
+    assert_eq!(page["plugins"], json!([]));
+    assert_eq!(
+        page["ignored"],
+        json!([{ "name": "notes", "file": "plugins/notes.wasm", "reason": "no route names it" }])
+    );
+}

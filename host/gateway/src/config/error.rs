@@ -25,7 +25,7 @@ impl ConfigError {
         let key = err.path().to_string();
         let inner = err.into_inner();
         let line = inner.span().map(|span| line_of(text, span.start));
-        let key = if key == "." { String::new() } else { key };
+        let key = if key == "." { String::new() } else { super::locate::with_route_label(text, &key) };
         ConfigError { file: file.to_owned(), line, key, reason: inner.message().trim().replace('\n', " ") }
     }
 }

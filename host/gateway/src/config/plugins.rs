@@ -18,6 +18,9 @@ pub struct PluginsConfig {
     pub cache_dir: Option<PathBuf>,
     /// Reload when a plugin or the config file changes.
     pub watch: bool,
+    /// The plugins routes name: only these files of `dir` are loaded, the
+    /// others are ignored (with a warning), so a stray file cannot fail a reload.
+    pub used: std::collections::BTreeSet<String>,
 }
 
 /// One entry of a route's `plugins = [...]`.

@@ -33,6 +33,19 @@ pub struct RawConfig {
     pub security: RawSecurity,
     #[serde(default)]
     pub metrics: RawMetrics,
+    pub tracing: Option<RawTracing>,
+}
+
+/// `[tracing]`: sampled requests exported as OpenTelemetry spans over OTLP/HTTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTracing {
+    /// The collector's OTLP/HTTP traces URL (`http://127.0.0.1:4318/v1/traces`).
+    pub endpoint: String,
+    /// Share of new traces recorded, 0.0–1.0 (default 0.01).
+    pub sample_ratio: Option<f64>,
+    /// `service.name` of the spans (default `wasmgate`).
+    pub service_name: Option<String>,
 }
 
 /// `[metrics]`: what `/metrics` on the admin listener counts.

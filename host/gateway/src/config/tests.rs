@@ -139,3 +139,33 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn a_route_is_named_by_its_name_or_else_by_its_place_in_every_message() {
+    let config = Config::parse(EXAMPLE, Path::new("gw.toml")).unwrap();
+    assert_eq!((config.routes[0].name.as_str(), config.routes[0].label.as_str()), ("route[0]", "route[0]"));
+    let named = EXAMPLE.replace("[[route]]\n", "[[route]]\nname = \"api\"\n");
+    let config = Config::parse(&named, Path::new("gw.toml")).unwrap();
+    assert_eq!((config.routes[0].name.as_str(), config.routes[0].label.as_str()), ("api", r#"route "api""#));
+
+    let unknown_listener = named.replace("listener = \"web\"\nhost", "listener = \"www\"\nhost");
+    let err = Config::parse(&unknown_listener, Path::new("gw.toml")).unwrap_err().to_string();
+    assert_eq!(err, r#"gw.toml: route "api" listener: unknown listener `www`"#);
+    let unknown_key = named.replace("strip_prefix = true", "strip = true");
+    let err = Config::parse(&unknown_key, Path::new("gw.toml")).unwrap_err().to_string();
+    assert!(err.starts_with(r#"gw.toml:12: route "api" strip: unknown field `strip`"#), "{err}");
+}
+
+#[test]
+fn a_problem_found_later_in_a_routes_plugin_config_points_at_its_line() {
+    let text = EXAMPLE.replace("[[route]]\n", "[[route]]\nname = \"api\"\n")
+        + "\n[plugins]\ndir = \"plugins\"\n"
+        + "\n[[route.plugins]]\nname = \"retry\"\nconfig = { retry_after_s = \"two minutes\" }\n";
+    let config = Config::parse(&text, Path::new("wasmgate.toml")).unwrap();
+    let err = config.route_error(0, "plugins[0].config.retry_after_s", r#"expected an integer, found "two minutes""#);
+    assert_eq!(
+        err.to_string(),
+        r#"wasmgate.toml:26: route "api" plugins[0].config.retry_after_s: expected an integer, found "two minutes""#
+    );
+    assert_eq!(config.plugins.map(|p| p.used.into_iter().collect::<Vec<_>>()), Some(vec!["retry".to_owned()]));
+}

@@ -14,6 +14,7 @@ mod plugins;
 mod protocols;
 mod resilience;
 mod security;
+mod tracing;
 
 type Invalid = (String, String);
 
@@ -33,8 +34,11 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
         .collect::<Result<Vec<_>, _>>()?;
     check_unique(upstreams.iter().map(|u| u.name.as_str()), "upstream")?;
     let listeners = listeners(&raw.listener, &upstreams, base)?;
-    let plugins = raw.plugins.as_ref().map(|p| plugins::plugins(p, base)).transpose()?;
+    let mut plugins = raw.plugins.as_ref().map(|p| plugins::plugins(p, base)).transpose()?;
     let mut routes = routes(&raw.route, &listeners, &upstreams, plugins.is_some())?;
+    if let Some(plugins) = plugins.as_mut() {
+        plugins.used = routes.iter().flat_map(|r| &r.plugins).map(|p| p.name.clone()).collect();
+    }
     let security = security::security(&raw.security, &routes)?;
     security::apply(&security, &raw.route, &mut routes);
     protocols::check_routes(&routes, &listeners)?;
@@ -67,7 +71,8 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
     // `as_written` is filled in by `Config::parse`, which has the text.
     let as_written = Written::default();
     let metrics = MetricsConfig { enabled: raw.metrics.enabled.unwrap_or(true) };
-    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None, security, as_written, metrics })
+    let tracing = raw.tracing.as_ref().map(tracing::tracing).transpose()?;
+    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None, security, as_written, metrics, tracing })
 }
 
 fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), Invalid> {
@@ -287,7 +292,8 @@ fn routes(
     raw.iter()
         .enumerate()
         .map(|(i, r)| {
-            let key = |field: &str| format!("route[{i}].{field}");
+            let label = super::locate::route_label(r.name.as_deref(), i);
+            let key = |field: &str| super::locate::route_key(&label, field);
             let listener = listeners
                 .iter()
                 .position(|l| l.name == r.listener)
@@ -307,7 +313,7 @@ fn routes(
             if let Some(reason) = route_prefix_problem(&path_prefix) {
                 return Err(invalid(key("path_prefix"), reason));
             }
-            let name = r.name.clone().unwrap_or_else(|| format!("route{i}"));
+            let name = r.name.clone().unwrap_or_else(|| format!("route[{i}]"));
             if name.is_empty() {
                 return Err(invalid(key("name"), "must not be empty"));
             }
@@ -327,6 +333,7 @@ fn routes(
             let upgrades = security::upgrades(r.upgrades.as_deref(), &key("upgrades"))?;
             Ok(RouteConfig {
                 name,
+                label,
                 listener,
                 host,
                 path_prefix,

@@ -3,6 +3,7 @@
 //! (with plugin configs redacted); logs and metrics name a config by its hash.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -14,18 +15,32 @@ use super::Config;
 pub struct Written {
     value: Arc<Value>,
     hash: Arc<str>,
+    /// The text, to find the line of a key that turns out wrong later (a
+    /// plugin's config); it holds plugin configs, so it is never shown.
+    text: Arc<str>,
+    /// The file the text came from, as given (`Config::parse`'s `path`).
+    file: Arc<PathBuf>,
 }
 
 impl Written {
-    /// Parses config text already known to be valid TOML.
-    pub(super) fn parse(text: &str) -> Result<Written, String> {
+    /// Parses config text already known to be valid TOML, read from `file`.
+    pub(super) fn parse(text: &str, file: &Path) -> Result<Written, String> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
         let value = serde_json::to_value(table).map_err(|e| e.to_string())?;
         let mut canonical = String::with_capacity(text.len());
         write_canonical(&value, &mut canonical);
         let digest = Sha256::digest(canonical.as_bytes());
         let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Written { value: Arc::new(value), hash: hash.into() })
+        Ok(Written { value: Arc::new(value), hash: hash.into(), text: text.into(), file: Arc::new(file.to_owned()) })
+    }
+
+    pub(super) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The config file, as given.
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// Every table and key of the file; plugin configs included, so handle with care.

@@ -63,6 +63,7 @@ impl Scrape {
         scrape.upstreams(state);
         scrape.plugins(state);
         scrape.process(&state.metrics);
+        scrape.traces(state);
         scrape
     }
 
@@ -252,6 +253,20 @@ impl Scrape {
         for u in &upstreams {
             if let Some(metrics) = u.upstream.metrics() {
                 family.push((vec![("upstream", u.name.clone())], Value::Histogram(metrics.connect_durations())));
+            }
+        }
+        let family = self.family(
+            "wasmgate_upstream_connections",
+            MetricType::Gauge,
+            None,
+            "HTTP/1.1 connections to an upstream's targets over every worker's pool: active (carrying a request) or idle (waiting in a pool).",
+        );
+        for u in &upstreams {
+            if let Some(metrics) = u.upstream.metrics() {
+                let (open, idle) = metrics.pool();
+                for (state, n) in [("active", open - idle), ("idle", idle)] {
+                    family.push((vec![("upstream", u.name.clone()), ("state", state.into())], Value::Gauge(n.max(0))));
+                }
             }
         }
         let family = self.family(
@@ -525,6 +540,22 @@ impl Scrape {
         }
         let family = self.family("wasmgate_build", MetricType::Info, None, "The gateway's version.");
         family.push((vec![("version", env!("CARGO_PKG_VERSION").to_owned())], Value::Info));
+    }
+}
+
+impl Scrape {
+    fn traces(&mut self, state: &State) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(tracer) = &state.tracer else { return };
+        let counts = tracer.exporter().counts();
+        let family = self.family(
+            "wasmgate_trace_spans",
+            MetricType::Counter,
+            None,
+            "Spans of sampled requests posted to the collector (exported) or lost to a full queue or a failed post (dropped).",
+        );
+        family.push((vec![("result", "exported".into())], Value::Counter(counts.exported.load(Relaxed))));
+        family.push((vec![("result", "dropped".into())], Value::Counter(counts.dropped.load(Relaxed))));
     }
 }
 

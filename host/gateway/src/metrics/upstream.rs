@@ -84,7 +84,10 @@ const UNSENT: usize = 0;
 const RESPONSE: Histogram = Histogram::at(UNSENT + Outcome::UNSENT.len(), &SLOW);
 const CONNECT: Histogram = Histogram::at(RESPONSE.end(), &SLOW);
 const DISCOVERY_UPDATES: usize = CONNECT.end();
-const UPSTREAM_CELLS: usize = DISCOVERY_UPDATES + 1;
+/// Gauges: pooled HTTP/1.1 connections open, and of those idle.
+const POOL_OPEN: usize = DISCOVERY_UPDATES + 1;
+const POOL_IDLE: usize = POOL_OPEN + 1;
+const UPSTREAM_CELLS: usize = POOL_IDLE + 1;
 
 /// One upstream, with its targets' blocks.
 #[derive(Debug)]
@@ -148,6 +151,29 @@ impl UpstreamMetrics {
         self.cells.add(DISCOVERY_UPDATES, 1);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         self.discovered_at_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// A pooled connection was opened (`true`) or closed.
+    #[inline]
+    pub fn pool_open(&self, opened: bool) {
+        match opened {
+            true => self.cells.add(POOL_OPEN, 1),
+            false => self.cells.sub(POOL_OPEN, 1),
+        }
+    }
+
+    /// A pooled connection went idle (`true`) or was taken (or closed) from idle.
+    #[inline]
+    pub fn pool_idle(&self, idle: bool) {
+        match idle {
+            true => self.cells.add(POOL_IDLE, 1),
+            false => self.cells.sub(POOL_IDLE, 1),
+        }
+    }
+
+    /// (open, idle) pooled connections, over every worker.
+    pub fn pool(&self) -> (i64, i64) {
+        (self.cells.gauge(POOL_OPEN), self.cells.gauge(POOL_IDLE))
     }
 
     pub fn unsent_count(&self, outcome: Outcome) -> u64 {

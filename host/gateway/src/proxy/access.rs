@@ -1,30 +1,33 @@
 //! What the access log line says beyond the request itself: the W3C trace id
-//! the client sent (so a line can be found from a trace), and the path cut to
-//! a bounded length (a log line must not grow with what a client sends).
+//! the client sent (so a line can be found from a trace), the path cut to
+//! a bounded length (a log line must not grow with what a client sends), and
+//! the plugin that answered, when one did.
 
 use http::HeaderMap;
+
+use super::error::ProxyError;
+
+/// Which plugin answered a request itself (or failed closed with a 500), in
+/// the answer's extensions for the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnsweredBy(pub String);
+
+/// The plugin that answered, when `e` is a plugin's answer.
+pub fn answered_by(e: &ProxyError) -> Option<String> {
+    match e {
+        ProxyError::Answered(answer) => answer.0.extensions().get::<AnsweredBy>().map(|by| by.0.clone()),
+        _ => None,
+    }
+}
 
 /// The longest path an access line carries; longer ones end in `...`.
 const MAX_PATH: usize = 1024;
 
-/// The trace id of a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, the
-/// ids not all zeros), lower case; `None` without one or for an invalid one.
+/// The trace id of a valid `traceparent`, lower case; `None` without one or
+/// for an invalid one (`crate::telemetry::parse_traceparent`).
 pub fn trace_id(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("traceparent")?.to_str().ok()?.trim();
-    let mut parts = value.split('-');
-    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    // Version 00 has exactly four fields; a later version may add some.
-    if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
-        return None;
-    }
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let valid = hex(version, 2)
-        && hex(trace, 32)
-        && hex(parent, 16)
-        && hex(flags, 2)
-        && trace.bytes().any(|b| b != b'0')
-        && parent.bytes().any(|b| b != b'0');
-    valid.then(|| trace.to_owned())
+    let parent = crate::telemetry::parse_traceparent(headers.get("traceparent")?.as_bytes())?;
+    Some(crate::telemetry::to_hex(&parent.trace_id))
 }
 
 /// `path`, or its first `MAX_PATH` bytes and `...`.
@@ -66,6 +69,15 @@ mod tests {
             assert_eq!(id(bad), None, "{bad}");
         }
         assert_eq!(trace_id(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_plugins_answer_names_the_plugin_and_nothing_else_does() {
+        let mut answer = http::Response::new(crate::proxy::body::ResponseBody::full("slow down"));
+        answer.extensions_mut().insert(AnsweredBy("rate-limit".into()));
+        let answered = ProxyError::Answered(crate::proxy::error::Answer(Box::new(answer)));
+        assert_eq!(answered_by(&answered).as_deref(), Some("rate-limit"));
+        assert_eq!(answered_by(&ProxyError::NoRoute), None);
     }
 
     #[test]

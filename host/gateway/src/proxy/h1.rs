@@ -77,7 +77,7 @@ pub async fn send(
             Some(conn) => (conn, true),
             // Boxed: connecting (TLS handshakes included) is the rare case, and
             // its state would otherwise bloat every request's future.
-            None => match Box::pin(super::timed_connect(upstream, Conn::connect(address, timeouts.connect, tls))).await {
+            None => match Box::pin(super::timed_connect(upstream, Conn::connect(address, timeouts.connect, tls, upstream.metrics()))).await {
                 Ok(conn) => (conn, false),
                 Err(e) => return Err(Failed::Connect(e, back(&parts))),
             },

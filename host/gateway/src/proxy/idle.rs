@@ -5,7 +5,52 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::metrics::UpstreamMetrics;
+
+/// Counts one upstream connection in its upstream's pool gauges (open, and
+/// idle while it waits in a pool) from when it is made until it is dropped.
+/// Made once per connection: a request only moves it in and out of a pool.
+pub struct PoolGauge {
+    metrics: Option<Arc<UpstreamMetrics>>,
+    idle: bool,
+}
+
+impl PoolGauge {
+    /// A new connection of the upstream whose block is `metrics` (none: not counted).
+    pub fn opened(metrics: Option<&Arc<UpstreamMetrics>>) -> PoolGauge {
+        if let Some(metrics) = metrics {
+            metrics.pool_open(true);
+        }
+        PoolGauge { metrics: metrics.cloned(), idle: false }
+    }
+
+    #[inline]
+    fn park(&mut self, idle: bool) {
+        if self.idle != idle {
+            self.idle = idle;
+            if let Some(metrics) = &self.metrics {
+                metrics.pool_idle(idle);
+            }
+        }
+    }
+}
+
+impl Drop for PoolGauge {
+    fn drop(&mut self) {
+        self.park(false);
+        if let Some(metrics) = &self.metrics {
+            metrics.pool_open(false);
+        }
+    }
+}
+
+/// A connection that carries its pool gauge.
+pub trait Gauged {
+    fn gauge(&mut self) -> &mut PoolGauge;
+}
 
 /// Idle connections by target, newest last. A handful of targets per worker
 /// is the norm, so a linear scan beats hashing the address on every request.
@@ -16,7 +61,7 @@ pub struct Idle<C> {
 /// An idle connection and when it was parked.
 type Parked<C> = (C, Instant);
 
-impl<C> Idle<C> {
+impl<C: Gauged> Idle<C> {
     pub const fn new() -> Self {
         Self { by_target: RefCell::new(Vec::new()) }
     }
@@ -27,7 +72,8 @@ impl<C> Idle<C> {
     pub fn take(&self, target: SocketAddr, max_idle_time: Duration, now: Instant, usable: impl Fn(&C) -> bool) -> Option<C> {
         let mut by_target = self.by_target.borrow_mut();
         let (_, list) = by_target.iter_mut().find(|(addr, _)| *addr == target)?;
-        while let Some((conn, since)) = list.pop() {
+        while let Some((mut conn, since)) = list.pop() {
+            conn.gauge().park(false);
             if now.saturating_duration_since(since) < max_idle_time && usable(&conn) {
                 return Some(conn);
             }
@@ -37,7 +83,7 @@ impl<C> Idle<C> {
 
     /// Keeps `conn` for the next request to `target` if fewer than `keep` are
     /// idle there; otherwise it is closed.
-    pub fn put(&self, target: SocketAddr, conn: C, keep: usize) {
+    pub fn put(&self, target: SocketAddr, mut conn: C, keep: usize) {
         let mut by_target = self.by_target.borrow_mut();
         let at = match by_target.iter().position(|(addr, _)| *addr == target) {
             Some(at) => at,
@@ -48,6 +94,7 @@ impl<C> Idle<C> {
         };
         let list = &mut by_target[at].1;
         if list.len() < keep {
+            conn.gauge().park(true);
             list.push((conn, Instant::now()));
         }
     }

@@ -13,6 +13,7 @@ use super::error::ProxyError;
 use super::Failed;
 use crate::metrics::{Outcome, RouteMetrics, Source};
 use crate::state::State;
+use crate::telemetry::Trace;
 use crate::upstream::{Target, Upstream};
 
 pub struct Meter<'s> {
@@ -26,6 +27,8 @@ pub struct Meter<'s> {
     /// Time spent on upstream attempts, in nanoseconds.
     upstream_ns: u64,
     pub source: Source,
+    /// The request's trace, when it is sampled (`crate::telemetry`).
+    pub trace: Option<Box<Trace>>,
 }
 
 impl<'s> Meter<'s> {
@@ -37,19 +40,24 @@ impl<'s> Meter<'s> {
             route: None,
             upstream_ns: 0,
             source: Source::Gateway,
+            trace: None,
         }
     }
 
     /// An upstream attempt begins.
     #[inline]
     pub fn attempt(&self) -> Option<u64> {
-        self.on.then(now_ns)
+        (self.on || self.trace.is_some()).then(now_ns)
     }
 
-    /// An upstream attempt ended: its time in nanoseconds (0 with metrics off).
+    /// An upstream attempt on `target` ended: its time in nanoseconds (0
+    /// with metrics and tracing off).
     #[inline]
-    pub fn attempted(&mut self, started: Option<u64>) -> u64 {
+    pub fn attempted(&mut self, started: Option<u64>, upstream: &Upstream, target: &Target) -> u64 {
         let Some(started) = started else { return 0 };
+        if let Some(trace) = self.trace.as_deref_mut() {
+            trace.attempted(upstream.name(), target.address, started);
+        }
         let ns = since_ns(started);
         self.upstream_ns = self.upstream_ns.saturating_add(ns);
         ns

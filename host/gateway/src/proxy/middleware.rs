@@ -13,6 +13,7 @@ use super::error::{Answer, ProxyError};
 use super::Peer;
 use crate::router::Route;
 use crate::state::State;
+use crate::telemetry::Trace;
 
 /// What the response phase needs from the request phase.
 pub struct Phase {
@@ -24,14 +25,26 @@ pub struct Phase {
 /// Runs the route's request phase on `parts`. `Ok(None)`: no plugins.
 /// `Err(ProxyError::Answered)`: a plugin answered (its response has been through
 /// the response phase of the plugins before it already).
-pub fn request(route: &Route, state: &State, peer: &Peer, parts: &mut request::Parts) -> Result<Option<Phase>, ProxyError> {
+/// A traced request (`trace`) gets a span per plugin call.
+pub fn request(
+    route: &Route,
+    state: &State,
+    peer: &Peer,
+    parts: &mut request::Parts,
+    mut trace: Option<&mut Trace>,
+) -> Result<Option<Phase>, ProxyError> {
     if route.chain.is_empty() {
         return Ok(None);
     }
     let mut ctx = RequestContext::new(route.name.clone(), state.listener_name(peer.listener));
     ctx.client_ip = Some(peer.addr.ip());
     ctx.upstream = Some(route.upstream.name().into());
-    match route.chain.on_request(parts, &mut ctx) {
+    if trace.is_some() {
+        ctx.calls = Some(Vec::new());
+    }
+    let outcome = route.chain.on_request(parts, &mut ctx);
+    traced(&route.chain, &mut ctx, trace.as_deref_mut());
+    match outcome {
         RequestOutcome::Continue { ran } => Ok(Some(Phase { ctx, ran })),
         RequestOutcome::Respond { ran, response } => {
             let (mut head, body) = response.into_parts();
@@ -40,19 +53,32 @@ pub fn request(route: &Route, state: &State, peer: &Peer, parts: &mut request::P
                 ResponseOutcome::Replace(body) => body,
                 ResponseOutcome::RewriteBody(plan) => route.chain.rewrite_body(&plan, &mut head, body, &mut ctx),
             };
+            traced(&route.chain, &mut ctx, trace);
+            if let Some(plugin) = route.chain.plugins().get(ran) {
+                head.extensions.insert(super::access::AnsweredBy(plugin.name().to_owned()));
+            }
             Err(ProxyError::Answered(Answer(Box::new(Response::from_parts(head, ResponseBody::full(body))))))
         }
     }
 }
 
 /// Runs the response phase on an upstream's response.
-pub async fn response(chain: &Chain, phase: Phase, response: Response<ResponseBody>) -> Response<ResponseBody> {
+pub async fn response(chain: &Chain, phase: Phase, response: Response<ResponseBody>, trace: Option<&mut Trace>) -> Response<ResponseBody> {
     let Phase { mut ctx, ran } = phase;
     let (mut head, body) = response.into_parts();
-    match chain.on_response(ran, &mut head, &mut ctx) {
+    let response = match chain.on_response(ran, &mut head, &mut ctx) {
         ResponseOutcome::Continue => Response::from_parts(head, body),
         ResponseOutcome::Replace(bytes) => Response::from_parts(head, ResponseBody::full(bytes)),
         ResponseOutcome::RewriteBody(plan) => Box::pin(rewrite(chain, &plan, head, body, &mut ctx)).await,
+    };
+    traced(chain, &mut ctx, trace);
+    response
+}
+
+/// Moves the plugin calls the chain recorded into the request's trace.
+fn traced(chain: &Chain, ctx: &mut RequestContext, trace: Option<&mut Trace>) {
+    if let (Some(trace), Some(calls)) = (trace, ctx.calls.as_mut()) {
+        trace.plugin_calls(chain, calls);
     }
 }
 

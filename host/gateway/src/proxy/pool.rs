@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::client::conn::http1;
@@ -12,7 +13,8 @@ use hyper_util::rt::TokioIo;
 
 use super::body::RequestBody;
 use super::dial;
-use super::idle::Idle;
+use super::idle::{Gauged, Idle, PoolGauge};
+use crate::metrics::UpstreamMetrics;
 use crate::config::UpstreamTls;
 
 /// The largest upstream response head accepted.
@@ -20,18 +22,36 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 pub type Sender = http1::SendRequest<RequestBody>;
 
+/// A connection's request sender with its pool gauge.
+pub struct Pooled {
+    pub sender: Sender,
+    pub gauge: PoolGauge,
+}
+
+impl Gauged for Pooled {
+    fn gauge(&mut self) -> &mut PoolGauge {
+        &mut self.gauge
+    }
+}
+
 thread_local! {
-    static IDLE: Idle<Sender> = const { Idle::new() };
+    static IDLE: Idle<Pooled> = const { Idle::new() };
 }
 
 /// A reusable idle connection to `target`, if this worker has one.
-pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Sender> {
-    IDLE.with(|idle| idle.take(target, max_idle_time, std::time::Instant::now(), |sender| !sender.is_closed()))
+pub fn take(target: SocketAddr, max_idle_time: Duration) -> Option<Pooled> {
+    IDLE.with(|idle| idle.take(target, max_idle_time, std::time::Instant::now(), |pooled| !pooled.sender.is_closed()))
 }
 
 /// Opens a new connection (TCP_NODELAY, HTTP/1.1, TLS when `tls` says so with the
-/// target's `authority` as the default server name) within `timeout`.
-pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&UpstreamTls, &str)>) -> io::Result<Sender> {
+/// target's `authority` as the default server name) within `timeout`,
+/// counted in the pool gauges of `metrics`.
+pub async fn connect(
+    target: SocketAddr,
+    timeout: Duration,
+    tls: Option<(&UpstreamTls, &str)>,
+    metrics: Option<&Arc<UpstreamMetrics>>,
+) -> io::Result<Pooled> {
     let handshake = async {
         let io = dial::stream(target, tls).await?;
         let (sender, connection) = http1::Builder::new()
@@ -48,21 +68,22 @@ pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&Upstre
         });
         Ok(sender)
     };
-    dial::within(timeout, handshake).await
+    let sender = dial::within(timeout, handshake).await?;
+    Ok(Pooled { sender, gauge: PoolGauge::opened(metrics) })
 }
 
 /// A connection lent to one request, given back when its response body ends.
 pub struct Release {
     pub target: SocketAddr,
-    pub sender: Sender,
+    pub pooled: Pooled,
     pub keepalive: usize,
 }
 
 impl Release {
     pub fn release(self) {
-        if self.sender.is_closed() || self.keepalive == 0 {
+        if self.pooled.sender.is_closed() || self.keepalive == 0 {
             return;
         }
-        IDLE.with(|idle| idle.put(self.target, self.sender, self.keepalive));
+        IDLE.with(|idle| idle.put(self.target, self.pooled, self.keepalive));
     }
 }

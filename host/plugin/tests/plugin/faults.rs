@@ -68,6 +68,43 @@ fn a_panic_costs_one_request() {
     costs_one_request("panic");
 }
 
+/// What a subscriber wrote, for tests that check log lines.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panic_is_logged_once_with_its_message_and_location() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let chain = shared().chain(&[("faulty", r#"{"mode": "panic"}"#, OnError::FailClosed)]);
+    tracing::subscriber::with_default(subscriber, || {
+        let outcome = chain.on_request(&mut request("GET", "/"), &mut ctx());
+        assert!(matches!(outcome, RequestOutcome::Respond { .. }), "{outcome:?}");
+    });
+    let text = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("panics on purpose")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains("plugin failed; answering 500"), "{text}");
+    let reason = lines[0].split("reason=").nth(1).unwrap_or_default();
+    assert!(reason.starts_with("trapped: panicked at "), "{text}");
+    assert!(reason.contains("src/lib.rs:") && reason.contains(": faulty plugin panics on purpose"), "{text}");
+}
+
 #[test]
 fn an_abort_costs_one_request() {
     costs_one_request("trap");

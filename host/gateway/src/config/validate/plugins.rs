@@ -45,6 +45,8 @@ pub fn plugins(raw: &RawPlugins, base: &Path) -> Result<PluginsConfig, Invalid> 
         max_instances,
         cache_dir: raw.cache_dir.as_ref().map(|d| base.join(d)),
         watch: raw.watch.unwrap_or(true),
+        // Filled in once the routes are known.
+        used: Default::default(),
     })
 }
 

@@ -81,11 +81,11 @@ fn valid_name(name: &str) -> bool {
 
 /// A route cannot belong to a tcp listener: it has no requests to route.
 pub fn check_routes(routes: &[RouteConfig], listeners: &[ListenerConfig]) -> Result<(), Invalid> {
-    for (i, route) in routes.iter().enumerate() {
+    for route in routes {
         let listener = &listeners[route.listener];
         if listener.protocol.is_tcp() {
             return Err(invalid(
-                format!("route[{i}].listener"),
+                crate::config::route_key(&route.label, "listener"),
                 format!("`{}` is a tcp listener: it has no routes (its `upstream` says where bytes go)", listener.name),
             ));
         }

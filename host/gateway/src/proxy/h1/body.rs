@@ -254,7 +254,7 @@ mod tests {
             }
         });
         let stream = TcpStream::connect(addr).await.unwrap();
-        (Conn { io: MaybeTls::Plain(stream), buf: BytesMut::new() }, addr)
+        (Conn { io: MaybeTls::Plain(stream), buf: BytesMut::new(), gauge: crate::proxy::idle::PoolGauge::opened(None) }, addr)
     }
 
     async fn read_all(body: H1Body) -> Result<(Vec<u8>, Option<HeaderMap>), BodyError> {

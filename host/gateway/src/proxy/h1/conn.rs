@@ -9,13 +9,15 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
 use crate::config::UpstreamTls;
 use crate::proxy::dial;
-use crate::proxy::idle::Idle;
+use crate::metrics::UpstreamMetrics;
+use crate::proxy::idle::{Gauged, Idle, PoolGauge};
 use crate::tls::MaybeTls;
 
 /// Read buffer size of a fresh connection; response heads are usually far
@@ -26,14 +28,27 @@ pub struct Conn {
     pub io: MaybeTls,
     /// Bytes read from the upstream and not yet consumed.
     pub buf: BytesMut,
+    pub gauge: PoolGauge,
+}
+
+impl Gauged for Conn {
+    fn gauge(&mut self) -> &mut PoolGauge {
+        &mut self.gauge
+    }
 }
 
 impl Conn {
     /// Opens a connection (TCP_NODELAY; TLS when `tls` says so, with the
-    /// target's `authority` as the default server name) within `timeout`.
-    pub async fn connect(target: SocketAddr, timeout: Duration, tls: Option<(&UpstreamTls, &str)>) -> io::Result<Conn> {
+    /// target's `authority` as the default server name) within `timeout`,
+    /// counted in the pool gauges of `metrics`.
+    pub async fn connect(
+        target: SocketAddr,
+        timeout: Duration,
+        tls: Option<(&UpstreamTls, &str)>,
+        metrics: Option<&Arc<UpstreamMetrics>>,
+    ) -> io::Result<Conn> {
         let io = dial::within(timeout, dial::stream(target, tls)).await?;
-        Ok(Conn { io, buf: BytesMut::with_capacity(READ_BUFFER) })
+        Ok(Conn { io, buf: BytesMut::with_capacity(READ_BUFFER), gauge: PoolGauge::opened(metrics) })
     }
 
     /// Whether an idle connection still looks usable: the upstream has neither
