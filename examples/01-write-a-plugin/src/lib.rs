@@ -84,6 +84,6 @@ mod tests {
         let err = Harness::<Hello>::new(r#"{"greting": "hi"}"#)
             .err()
             .unwrap_or_default();
-        assert!(err.contains("unknown field `greting`"), "{err}");
+        assert!(err.contains("unknown key `greting`"), "{err}");
     }
 }
