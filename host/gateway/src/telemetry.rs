@@ -26,12 +26,16 @@ mod trace;
 
 use std::sync::Arc;
 
+use http::header::HeaderName;
 use http::{HeaderMap, Method, Uri};
 
 use crate::config::TracingConfig;
 pub use context::{parse_traceparent, to_hex, Parent};
 pub use export::Exporter;
 pub use trace::{End, Trace};
+
+/// Looked up as a ready `HeaderName`: a `&str` key is parsed and checked on every lookup.
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The sampling rule and exporter of one state; a reload that keeps the
 /// endpoint and service name keeps the exporter (and its queue).
@@ -60,7 +64,7 @@ impl Tracer {
     /// Whether to record this request, and if so its trace.
     #[inline]
     pub fn start(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Box<Trace>> {
-        let parent = match headers.get("traceparent") {
+        let parent = match headers.get(&TRACEPARENT) {
             Some(value) => parse_traceparent(value.as_bytes()),
             None => None,
         };

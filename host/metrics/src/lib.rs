@@ -15,4 +15,4 @@ mod histogram;
 mod shard;
 
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, FAST, SLOW};
-pub use shard::{set_worker, worker, Cells, Row};
+pub use shard::{set_worker, worker, Cells, Row, RowIndex};

@@ -89,6 +89,28 @@ impl Cells {
         Row { lines: &self.lines[start..start + self.stride], owned }
     }
 
+    /// The calling thread's row, to keep: for a value that lives on one
+    /// worker (a pooled connection), found once instead of on every add.
+    #[inline]
+    pub fn row_index(&self) -> RowIndex {
+        let worker = WORKER.with(Cell::get);
+        match worker < self.shared {
+            true => RowIndex { row: worker, owned: true },
+            false => RowIndex { row: self.shared, owned: false },
+        }
+    }
+
+    /// Adds `n` to `cell` in row `at` (from `row_index` on the same thread).
+    #[inline]
+    pub fn add_at(&self, at: RowIndex, cell: usize, n: u64) {
+        let c = self.at(at.row, cell);
+        if at.owned {
+            c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        } else {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// Adds `n` to `cell` in the calling thread's row.
     #[inline]
     pub fn add(&self, cell: usize, n: u64) {
@@ -110,6 +132,14 @@ impl Cells {
     pub fn gauge(&self, cell: usize) -> i64 {
         self.sum(cell) as i64
     }
+}
+
+/// Where a thread writes in every block (see `Cells::row_index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowIndex {
+    row: usize,
+    /// A worker's own row (else the shared one).
+    owned: bool,
 }
 
 /// One row of a block: the calling thread's.

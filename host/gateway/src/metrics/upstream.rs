@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wasmgate_metrics::{Cells, Histogram, HistogramSnapshot, SLOW};
+use wasmgate_metrics::{Cells, Histogram, HistogramSnapshot, RowIndex, SLOW};
 
 use crate::breaker::Transition;
 
@@ -153,22 +153,21 @@ impl UpstreamMetrics {
         self.discovered_at_ms.store(now, Ordering::Relaxed);
     }
 
+    /// Where a connection made on this thread counts itself.
+    pub fn pool_row(&self) -> RowIndex {
+        self.cells.row_index()
+    }
+
     /// A pooled connection was opened (`true`) or closed.
     #[inline]
-    pub fn pool_open(&self, opened: bool) {
-        match opened {
-            true => self.cells.add(POOL_OPEN, 1),
-            false => self.cells.sub(POOL_OPEN, 1),
-        }
+    pub fn pool_open(&self, at: RowIndex, opened: bool) {
+        self.cells.add_at(at, POOL_OPEN, if opened { 1 } else { u64::MAX });
     }
 
     /// A pooled connection went idle (`true`) or was taken (or closed) from idle.
     #[inline]
-    pub fn pool_idle(&self, idle: bool) {
-        match idle {
-            true => self.cells.add(POOL_IDLE, 1),
-            false => self.cells.sub(POOL_IDLE, 1),
-        }
+    pub fn pool_idle(&self, at: RowIndex, idle: bool) {
+        self.cells.add_at(at, POOL_IDLE, if idle { 1 } else { u64::MAX });
     }
 
     /// (open, idle) pooled connections, over every worker.

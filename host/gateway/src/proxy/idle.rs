@@ -8,31 +8,35 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wasmgate_metrics::RowIndex;
+
 use crate::metrics::UpstreamMetrics;
 
 /// Counts one upstream connection in its upstream's pool gauges (open, and
 /// idle while it waits in a pool) from when it is made until it is dropped.
-/// Made once per connection: a request only moves it in and out of a pool.
+/// Made once per connection, with the row of the worker it lives on: a
+/// request only moves it in and out of a pool (a load and a store).
 pub struct PoolGauge {
-    metrics: Option<Arc<UpstreamMetrics>>,
+    metrics: Option<(Arc<UpstreamMetrics>, RowIndex)>,
     idle: bool,
 }
 
 impl PoolGauge {
     /// A new connection of the upstream whose block is `metrics` (none: not counted).
     pub fn opened(metrics: Option<&Arc<UpstreamMetrics>>) -> PoolGauge {
-        if let Some(metrics) = metrics {
-            metrics.pool_open(true);
+        let metrics = metrics.map(|m| (m.clone(), m.pool_row()));
+        if let Some((metrics, row)) = &metrics {
+            metrics.pool_open(*row, true);
         }
-        PoolGauge { metrics: metrics.cloned(), idle: false }
+        PoolGauge { metrics, idle: false }
     }
 
     #[inline]
     fn park(&mut self, idle: bool) {
         if self.idle != idle {
             self.idle = idle;
-            if let Some(metrics) = &self.metrics {
-                metrics.pool_idle(idle);
+            if let Some((metrics, row)) = &self.metrics {
+                metrics.pool_idle(*row, idle);
             }
         }
     }
@@ -41,8 +45,8 @@ impl PoolGauge {
 impl Drop for PoolGauge {
     fn drop(&mut self) {
         self.park(false);
-        if let Some(metrics) = &self.metrics {
-            metrics.pool_open(false);
+        if let Some((metrics, row)) = &self.metrics {
+            metrics.pool_open(*row, false);
         }
     }
 }
