@@ -53,21 +53,11 @@ mod tests {
     }
 
     #[test]
-    fn only_a_valid_traceparent_gives_a_trace_id() {
+    fn a_valid_traceparent_gives_its_trace_id() {
+        // Which values are valid is `telemetry::context`'s to test.
         let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert_eq!(id(good).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
-        assert_eq!(id("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future").as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
-        for bad in [
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-            "garbage",
-        ] {
-            assert_eq!(id(bad), None, "{bad}");
-        }
+        assert_eq!(id("garbage"), None);
         assert_eq!(trace_id(&HeaderMap::new()), None);
     }
 
