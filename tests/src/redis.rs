@@ -20,7 +20,12 @@ pub struct Redis {
 impl Redis {
     /// Starts a server on a free port and waits until it answers PING.
     pub async fn start() -> Redis {
-        let port = crate::closed_port().port();
+        Redis::start_on(crate::closed_port().port()).await
+    }
+
+    /// Starts a server on `port` (e.g. the port of one stopped a moment ago)
+    /// and waits until it answers PING.
+    pub async fn start_on(port: u16) -> Redis {
         let child = Command::new(REDIS_SERVER)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdin(Stdio::null())
@@ -42,6 +47,14 @@ impl Redis {
             assert!(tokio::time::Instant::now() < deadline, "redis-server did not answer PING within {START_DEADLINE:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+impl Redis {
+    /// Kills the server (by its PID) and waits for it to exit, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

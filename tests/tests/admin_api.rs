@@ -118,7 +118,11 @@ async fn every_endpoint_answers_json_of_its_shape() {
     assert_eq!(jwt["version"].as_str().unwrap().len(), 12, "{jwt}");
     assert_eq!(jwt["sha256"].as_str().unwrap().len(), 64, "{jwt}");
     assert!(jwt["sha256"].as_str().unwrap().starts_with(jwt["version"].as_str().unwrap()));
-    assert_eq!(jwt["routes"], serde_json::json!([{ "route": "main", "on_error": "fail-closed" }]));
+    assert_eq!(
+        jwt["routes"],
+        serde_json::json!([{ "route": "main", "on_error": "fail-closed", "state": "local", "on_state_error": null }])
+    );
+    assert_eq!(listed["state_backend"], Value::Null, "no [state]");
     assert_eq!(jwt["load_error"], Value::Null);
 
     let config = status(addr, "/status/config").await;
@@ -170,7 +174,7 @@ async fn plugin_secrets_are_redacted_unless_the_operator_opts_in() {
         assert!(!reply.text().contains(JWT_SECRET), "{path} leaked the secret");
     }
 
-    // Opting in is an [admin] change a reload applies (not the address: that needs a restart).
+    // Opting in is an [admin] change a reload applies.
     file.write(&format!("{text}show_plugin_config = true\n"));
     assert_eq!(admin(addr, Method::POST, "/reload", None, "").await.status, 200);
     let config = status(addr, "/status/config").await;
@@ -375,7 +379,7 @@ async fn post_reload_refuses_a_broken_config_and_applies_a_good_one() {
     assert_eq!(error["line"], 1, "{error}");
 
     // A change a reload cannot apply: 409.
-    file.write(&text(b.addr).replace("name = \"web\"", "name = \"www\"").replace("listener = \"web\"", "listener = \"www\""));
+    file.write(&text(b.addr).replace("workers = 2", "workers = 3"));
     let reply = admin(addr, Method::POST, "/reload", None, "").await;
     assert_eq!(reply.status, 409, "{}", reply.text());
     assert!(json(&reply)["message"].as_str().unwrap().contains("restart"));

@@ -55,9 +55,13 @@ struct Registered {
 
 impl Registered {
     fn start(zk: &ZooKeeper, address: SocketAddr) -> Registered {
+        Registered::start_at(zk, PATH, address)
+    }
+
+    fn start_at(zk: &ZooKeeper, path: &str, address: SocketAddr) -> Registered {
         let registration = Registration {
             hosts: vec![zk.hosts()],
-            path: PATH.into(),
+            path: path.into(),
             address: address.to_string(),
             weight: None,
             session_timeout: SESSION,
@@ -293,4 +297,58 @@ async fn with_health_checks_a_discovered_target_joins_after_its_first_pass() {
 fn sorted(mut v: Vec<SocketAddr>) -> Vec<SocketAddr> {
     v.sort();
     v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_rebuilding_a_discovered_upstream_keeps_its_targets_then_follows_a_new_source() {
+    let zk = ZooKeeper::start().await;
+    let (a, b) = (Backend::start("A").await, Backend::start("B").await);
+    let _ra = Registered::start(&zk, a.addr);
+    let _rb = Registered::start_at(&zk, "/other_server", b.addr);
+    let gw = Arc::new(gateway(&config(&zk, "", "")));
+    let web = gw.local_addr("web").unwrap();
+    assert!(routable(web, "A", Duration::from_secs(5)).await.is_some());
+
+    // Requests all along, on new connections; every one must succeed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut sent, mut failed) = (0u32, Vec::new());
+            while !stop.load(Ordering::Relaxed) && sent < 20_000 {
+                let reply = tokio::time::timeout(Duration::from_secs(5), get(web, "/")).await;
+                match reply {
+                    Ok(reply) if reply.status == 200 => {}
+                    Ok(reply) => failed.push(reply.status.as_u16()),
+                    Err(_) => failed.push(0),
+                }
+                sent += 1;
+            }
+            (sent, failed)
+        })
+    };
+    let reconfigure = |path: &str, upstream_extra: &str| {
+        let text = config(&zk, "", upstream_extra).replace(&format!("path = \"{PATH}\""), &format!("path = \"{path}\""));
+        gw.reload(Some(wasmgate::Config::parse(&text, std::path::Path::new("live.toml")).unwrap()))
+    };
+
+    // A change that rebuilds the upstream (its timeouts) keeps the targets
+    // discovered so far, and discovery goes on feeding the new upstream.
+    reconfigure(PATH, r#"timeouts = { response = "7s" }"#).unwrap();
+    assert_eq!(rotation(&gw, "up"), vec![a.addr], "no empty rotation after the reload");
+    let c = Backend::start("C").await;
+    let _rc = Registered::start(&zk, c.addr);
+    let joined = wait_until(Duration::from_secs(5), || rotation(&gw, "up").len() == 2).await;
+    assert!(joined.is_some(), "discovery feeds the rebuilt upstream: {:?}", rotation(&gw, "up"));
+
+    // A new source: its targets replace the old ones once it answers.
+    reconfigure("/other_server", r#"timeouts = { response = "7s" }"#).unwrap();
+    let switched = wait_until(Duration::from_secs(5), || rotation(&gw, "up") == vec![b.addr]).await;
+    assert!(switched.is_some(), "the new source's targets: {:?}", rotation(&gw, "up"));
+    assert!(routable(web, "B", Duration::from_secs(2)).await.is_some());
+
+    stop.store(true, Ordering::Relaxed);
+    let (sent, failed) = load.await.unwrap();
+    assert!(sent > 10, "the load ran: {sent}");
+    assert!(failed.is_empty(), "{} of {sent} requests failed: {failed:?}", failed.len());
 }

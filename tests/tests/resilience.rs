@@ -205,3 +205,42 @@ async fn the_concurrency_limit_turns_away_the_request_over_it() {
     assert_eq!(held.await.unwrap(), 200);
     assert_eq!(get(web, "/").await.status, 200, "the slot was given back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_added_changed_and_removed_by_a_reload_apply_live() {
+    let a = Backend::start("A").await;
+    let dead = closed_port();
+    let targets = [(a.addr, 1), (dead, 1)];
+    let config = |checks: &str| {
+        let text = simple_config("round_robin", &targets, checks);
+        wasmgate::Config::parse(&text, std::path::Path::new("live.toml")).unwrap()
+    };
+    let gw = gateway(&simple_config("round_robin", &targets, ""));
+    assert_eq!(rotation(&gw, "up").len(), 2, "no checks: both in rotation");
+
+    // Checks added: the dead target leaves without a restart.
+    let tcp = r#"health_check = { kind = "tcp", interval = "100ms", timeout = "100ms", unhealthy_after = 1 }"#;
+    gw.reload(Some(config(tcp))).unwrap();
+    let left = wait_until(Duration::from_secs(5), || rotation(&gw, "up") == vec![a.addr]).await;
+    assert!(left.is_some(), "the dead target must leave once checks run: {:?}", rotation(&gw, "up"));
+
+    // Checks changed: the new checker takes over, and what the old one found
+    // stays meanwhile (the dead target does not come back in between).
+    let http = r#"health_check = { kind = "http", path = "/healthz", interval = "100ms", timeout = "100ms", unhealthy_after = 1 }"#;
+    gw.reload(Some(config(http))).unwrap();
+    assert_eq!(rotation(&gw, "up"), vec![a.addr], "health carried over the reload");
+    let probes = a.hits();
+    let probed = wait_until(Duration::from_secs(5), || a.hits() > probes).await;
+    assert!(probed.is_some(), "the new http checker probes A");
+    assert_eq!(rotation(&gw, "up"), vec![a.addr]);
+
+    // Checks removed: every target is in rotation again.
+    gw.reload(Some(config(""))).unwrap();
+    assert_eq!(rotation(&gw, "up").len(), 2, "without checks nothing holds a target out");
+    // The reload told the control plane, which stops the old checker at once;
+    // a probe already on its way may still land. Then, for 5 intervals, none.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let hits = a.hits();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(a.hits(), hits, "the old checkers stopped");
+}

@@ -47,8 +47,8 @@ pub struct Admin {
     pub state: Arc<ArcSwap<State>>,
     /// The running config (token, what to show) and the way to reload it.
     pub reloader: Arc<Reloader>,
-    /// Each listener's name and bound address (port 0 resolved); a reload cannot change them.
-    pub listeners: Vec<(String, SocketAddr)>,
+    /// Each listener's name and bound address (port 0 resolved), as reloads change them.
+    pub listeners: crate::server::Addresses,
     pub limits: AdminLimits,
 }
 
@@ -240,7 +240,7 @@ impl Admin {
             Endpoint::Index | Endpoint::List => (StatusCode::OK, json!({ "endpoints": INDEX })),
             // Answered in `answer`; only a wrong method gets here.
             Endpoint::Events => return error(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
-            Endpoint::Routes => (StatusCode::OK, status::routes(&running.config, &self.listeners)),
+            Endpoint::Routes => (StatusCode::OK, status::routes(&running.config, &self.listeners.load())),
             Endpoint::Upstreams => (StatusCode::OK, status::upstreams(&state)),
             Endpoint::Plugins => (StatusCode::OK, status::plugins(&running, self.reloader.refused().as_deref())),
             Endpoint::Config => (StatusCode::OK, status::config(&running, self.reloader.refused().as_deref())),

@@ -1,5 +1,6 @@
-//! `wasmgate run -c FILE`, `wasmgate check -c FILE`, `wasmgate plugin ...` and
-//! `wasmgate register ...`.
+//! `wasmgate run -c FILE`, `wasmgate check -c FILE`, `wasmgate plugin ...`,
+//! `wasmgate register ...`, and for fleets `wasmgate config push|rollback` and
+//! `wasmgate fleet status`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,55 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
         session_timeout: std::time::Duration,
     },
+    /// A fleet's config in ZooKeeper: `push` a new version, `rollback` to an earlier one.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// A fleet's gateways: `status` lists what each runs.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+}
+
+/// Where a fleet lives in ZooKeeper.
+#[derive(clap::Args)]
+struct FleetArgs {
+    /// ZooKeeper servers, comma-separated: `127.0.0.1:2181,10.0.0.2:2181`.
+    #[arg(long, value_name = "HOSTS", value_delimiter = ',', required = true)]
+    zookeeper: Vec<String>,
+    /// The fleet's root path (`[cluster] zookeeper.path` of its gateways).
+    #[arg(long, value_name = "PATH", default_value = "/wasmgate")]
+    path: String,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config as `check` does, upload it with the plugins its routes use
+    /// as one version, and make it the fleet's current version.
+    Push {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Make an earlier version current again (the id `fleet status` shows, or a unique prefix).
+    Rollback {
+        #[arg(long, value_name = "VERSION")]
+        to: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// The current version and, per gateway, what it runs and what it refused.
+    Status {
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -65,36 +115,52 @@ pub fn main() -> ExitCode {
             let registration = crate::register::Registration { hosts: zookeeper, path, address, weight, session_timeout };
             register(registration)
         }
+        Command::Config { command: ConfigCommand::Push { config, fleet } } => config_push(&config, &fleet),
+        Command::Config { command: ConfigCommand::Rollback { to, fleet } } => {
+            fleet_tool(&fleet, |hosts, path| async move { crate::cluster::rollback(&hosts, &path, &to).await }, |pushed| {
+                let from = pushed.previous.as_deref().unwrap_or("none");
+                println!("{}: current is {} (was {from})", fleet.path, pushed.id);
+            })
+        }
+        Command::Fleet { command: FleetCommand::Status { fleet } } => {
+            fleet_tool(&fleet, |hosts, path| async move { crate::cluster::status(&hosts, &path).await }, |status| {
+                print!("{}", status.table());
+            })
+        }
     }
 }
 
-/// Validates the config and, when it names plugins, loads every plugin and
-/// initialises it with each route's config, exactly as `run` would.
-fn check(path: &std::path::Path) -> ExitCode {
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut plugins = match config.plugins.as_ref().map(crate::plugins::Plugins::load).transpose() {
-        Ok(plugins) => plugins,
-        Err(e) => {
-            eprintln!("error: {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    };
+/// A config `check` accepts: what `check` prints and what `config push` uploads.
+pub struct Checked {
+    pub config: Config,
+    /// `(name, sha256)` of every plugin file loaded.
+    pub plugins: Vec<(String, String)>,
+    /// The line `check` prints on success.
+    pub summary: String,
+    pub warnings: Vec<String>,
+}
+
+/// `check -c FILE` without the printing: the config, and every plugin its
+/// routes name loaded and initialised with each route's config, as `run` would.
+pub fn check_config(path: &std::path::Path) -> Result<Checked, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let mut plugins = config
+        .plugins
+        .as_ref()
+        .map(crate::plugins::Plugins::load)
+        .transpose()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     // Its errors name the config file, line and key.
-    if let Err(e) = crate::state::State::build(&config, plugins.as_mut(), None) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
-    for ignored in plugins.as_ref().map(crate::plugins::Plugins::ignored).unwrap_or_default() {
-        eprintln!("warning: {}: ignored: {}", ignored.file.display(), ignored.reason);
-    }
+    crate::state::State::build(&config, plugins.as_mut(), None).map_err(|e| e.to_string())?;
+    let warnings = plugins
+        .as_ref()
+        .map(crate::plugins::Plugins::ignored)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|ignored| format!("{}: ignored: {}", ignored.file.display(), ignored.reason))
+        .collect();
     let loaded = plugins.as_ref().map(|p| p.versions().join(", ")).unwrap_or_default();
-    println!(
+    let summary = format!(
         "{}: ok ({} listeners, {} routes, {} upstreams{})",
         path.display(),
         config.listeners.len(),
@@ -102,7 +168,81 @@ fn check(path: &std::path::Path) -> ExitCode {
         config.upstreams.len(),
         if loaded.is_empty() { String::new() } else { format!("; plugins: {loaded}") }
     );
-    ExitCode::SUCCESS
+    let plugins = plugins.as_ref().map(crate::plugins::Plugins::loaded).unwrap_or_default();
+    Ok(Checked { config, plugins: plugins.into_iter().map(|p| (p.name, p.sha256)).collect(), summary, warnings })
+}
+
+/// `config push`: nothing reaches ZooKeeper unless `check` passes.
+fn config_push(file: &std::path::Path, fleet: &FleetArgs) -> ExitCode {
+    let checked = match check_config(file) {
+        Ok(checked) => checked,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("nothing was pushed");
+            return ExitCode::FAILURE;
+        }
+    };
+    for warning in &checked.warnings {
+        eprintln!("warning: {warning}");
+    }
+    println!("{}", checked.summary);
+    let file = file.to_owned();
+    fleet_tool(
+        fleet,
+        |hosts, path| async move { crate::cluster::push(&hosts, &path, &file, &checked.config, &checked.plugins).await },
+        |pushed| {
+            let plugins = if pushed.plugins.is_empty() { "no plugins".to_owned() } else { pushed.plugins.join(", ") };
+            let new = if pushed.created { "new version" } else { "version already uploaded" };
+            let from = pushed.previous.as_deref().unwrap_or("none");
+            println!("{}: current is {} ({new}, {plugins}; was {from})", fleet.path, pushed.id);
+        },
+    )
+}
+
+/// Runs one fleet command against ZooKeeper and prints its result.
+fn fleet_tool<T, F>(
+    fleet: &FleetArgs,
+    run: impl FnOnce(Vec<String>, String) -> F,
+    print: impl FnOnce(T),
+) -> ExitCode
+where
+    F: std::future::Future<Output = Result<T, String>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start an event loop: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(fleet.zookeeper.clone(), fleet.path.clone())) {
+        Ok(result) => {
+            print(result);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Validates the config and, when it names plugins, loads every plugin and
+/// initialises it with each route's config, exactly as `run` would.
+fn check(path: &std::path::Path) -> ExitCode {
+    match check_config(path) {
+        Ok(checked) => {
+            for warning in &checked.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!("{}", checked.summary);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(path: PathBuf) -> ExitCode {

@@ -2,6 +2,7 @@
 //! types below, which cannot hold an invalid value (every reference is an index
 //! that exists, every weight is at least one, every address parses).
 
+mod cluster;
 mod discovery;
 mod error;
 mod locate;
@@ -19,10 +20,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use cluster::ClusterConfig;
 pub use discovery::{DiscoveryConfig, OnEmpty, ZooKeeperConfig};
 pub use error::ConfigError;
 pub use locate::{route_key, route_label};
-pub use plugins::{PluginOnError, PluginRef, PluginsConfig};
+pub use plugins::{PluginOnError, PluginRef, PluginState, PluginsConfig, StateConfig};
 pub use protocols::{ListenerProtocol, ProxyProtocol, ServerTls, TcpProxy, UpstreamProtocol, UpstreamTls};
 pub use resilience::{BreakerConfig, FallbackConfig, HealthCheckConfig, HealthCheckKind};
 pub use token::AdminToken;
@@ -48,6 +50,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Trace export, when `[tracing]` is configured.
     pub tracing: Option<TracingConfig>,
+    /// This gateway's fleet, when `[cluster]` is configured: it then serves
+    /// the version ZooKeeper's `current` names, merged with this file.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[tracing]`.
@@ -291,7 +296,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_REPLICAS: u32 = 160;
-pub const DEFAULT_KEEPALIVE: usize = 128;
+/// As many as a worker has requests in flight to one target at once, or every
+/// request past that opens and closes an upstream connection of its own.
+pub const DEFAULT_KEEPALIVE: usize = 1024;
 
 impl Config {
     /// Reads and validates a config file. Errors name the file, the key and the reason.
@@ -303,13 +310,19 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses config text; `path` is only used in error messages.
+    /// Parses config text; `path` is only used in error messages and as the
+    /// folder relative paths start from.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse_in(text, path, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses config text with relative paths starting from `base`; `path` names
+    /// the text in error messages (a fleet version merged with a local file).
+    pub fn parse_in(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
         let de = toml::Deserializer::new(text);
         let raw: raw::RawConfig = serde_path_to_error::deserialize(de)
             .map_err(|e| ConfigError::from_parse(path, text, e))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let mut config = validate::validate(raw, base).map_err(|(key, reason)| ConfigError::new(path, &key, reason))?;
+        let mut config = validate::validate(raw, path, base).map_err(|(key, reason)| ConfigError::new(path, &key, reason))?;
         config.as_written = Written::parse(text, path).map_err(|reason| ConfigError::new(path, "", reason))?;
         Ok(config)
     }

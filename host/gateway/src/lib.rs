@@ -12,6 +12,7 @@ mod backoff;
 pub mod balance;
 pub mod breaker;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod discovery;

@@ -87,8 +87,8 @@ fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// One gateway's metrics that are not a route's, an upstream's or a plugin's:
-/// per listener, reloads, plugin loads. Made with the first state and handed
+/// One gateway's metrics that are not a route's, a listener's, an upstream's
+/// or a plugin's: reloads, plugin loads. Made with the first state and handed
 /// to every state after it.
 #[derive(Debug)]
 pub struct GatewayMetrics {
@@ -96,8 +96,6 @@ pub struct GatewayMetrics {
     enabled: bool,
     /// Worker threads: each block gets a row per worker.
     workers: usize,
-    /// One per listener, in config order (a reload cannot change listeners).
-    listeners: Vec<Arc<ListenerMetrics>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     /// Unix ms of the start or the last successful reload.
@@ -109,11 +107,10 @@ pub struct GatewayMetrics {
 }
 
 impl GatewayMetrics {
-    pub fn new(enabled: bool, workers: usize, listeners: usize, config_hash: String) -> GatewayMetrics {
+    pub fn new(enabled: bool, workers: usize, config_hash: String) -> GatewayMetrics {
         GatewayMetrics {
             enabled,
             workers,
-            listeners: (0..listeners).map(|_| Arc::new(ListenerMetrics::new(workers))).collect(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             applied_at_ms: AtomicU64::new(unix_ms()),
@@ -130,11 +127,6 @@ impl GatewayMetrics {
 
     pub fn workers(&self) -> usize {
         self.workers
-    }
-
-    /// A listener's block (none when recording is off).
-    pub fn listener(&self, index: usize) -> Option<&Arc<ListenerMetrics>> {
-        self.listeners.get(index).filter(|_| self.enabled)
     }
 
     /// A new block when recording is on.

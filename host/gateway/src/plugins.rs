@@ -11,9 +11,12 @@ mod refusal;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmgate_plugin::{Chain, ConfiguredPlugin, OnError, PluginRuntime, PluginSet, PluginSetError, RuntimeSettings};
+use wasmgate_plugin::{
+    Chain, ConfiguredPlugin, GlobalBinding, GlobalSettings, GlobalState, OnError, OnStateError, PluginRuntime, PluginSet,
+    PluginSetError, RuntimeSettings,
+};
 
-use crate::config::{Config, ConfigError, PluginOnError, PluginsConfig, RouteConfig};
+use crate::config::{Config, ConfigError, PluginOnError, PluginState, PluginsConfig, RouteConfig, StateConfig};
 
 pub use wasmgate_plugin::{RequestContext, RequestOutcome, ResponseOutcome};
 
@@ -54,13 +57,15 @@ pub struct IgnoredPlugin {
 pub const UNUSED: &str = "no route names it";
 
 /// Key of a configured plugin: what it is and what it was given.
-type Configured = (String, [u8; 32], String, PluginOnError);
+type Configured = (String, [u8; 32], String, PluginOnError, PluginState);
 
 pub struct Plugins {
     pub config: PluginsConfig,
     runtime: Arc<PluginRuntime>,
     set: PluginSet,
     configured: HashMap<Configured, Arc<ConfiguredPlugin>>,
+    /// The Redis state backend (`[state]`), for `state = "global"` entries.
+    global: Option<Arc<GlobalState>>,
 }
 
 impl Plugins {
@@ -69,7 +74,8 @@ impl Plugins {
     pub fn load(config: &PluginsConfig) -> Result<Plugins, PluginsError> {
         let runtime = PluginRuntime::new(settings(config)).map_err(|e| PluginsError::Runtime(e.to_string()))?;
         let set = runtime.load_dir_for(&config.dir, None, &|name| config.used.contains(name)).map_err(PluginsError::Load)?;
-        let plugins = Plugins { config: config.clone(), runtime: Arc::new(runtime), set, configured: HashMap::new() };
+        let global = config.state.as_ref().map(start_global).transpose()?;
+        let plugins = Plugins { config: config.clone(), runtime: Arc::new(runtime), set, configured: HashMap::new(), global };
         plugins.warn_ignored();
         Ok(plugins)
     }
@@ -83,8 +89,13 @@ impl Plugins {
         }
         let used = |name: &str| config.used.contains(name);
         let set = self.runtime.load_dir_for(&config.dir, Some(&self.set), &used).map_err(PluginsError::Load)?;
-        let plugins =
-            Plugins { config: config.clone(), runtime: self.runtime.clone(), set, configured: self.configured.clone() };
+        let plugins = Plugins {
+            config: config.clone(),
+            runtime: self.runtime.clone(),
+            set,
+            configured: self.configured.clone(),
+            global: self.global.clone(),
+        };
         plugins.warn_ignored();
         Ok(plugins)
     }
@@ -105,7 +116,8 @@ impl Plugins {
                 let reason = refusal::missing(&reference.name, &self.config.dir, &self.set.available());
                 PluginsError::Route(config.route_error(index, &format!("plugins[{at}].name"), reason))
             })?;
-            let key = (reference.name.clone(), *plugin.digest(), reference.config_json.clone(), reference.on_error);
+            let key =
+                (reference.name.clone(), *plugin.digest(), reference.config_json.clone(), reference.on_error, reference.state);
             let configured = match self.configured.get(&key) {
                 Some(configured) => configured.clone(),
                 None => {
@@ -113,7 +125,15 @@ impl Plugins {
                         PluginOnError::FailClosed => OnError::FailClosed,
                         PluginOnError::FailOpen => OnError::FailOpen,
                     };
-                    let configured = plugin.configure(&reference.config_json, on_error).map_err(|e| {
+                    let global = match (reference.state, &self.global) {
+                        (PluginState::Global { fail_closed }, Some(state)) => {
+                            let on_error = if fail_closed { OnStateError::FailClosed } else { OnStateError::FailOpen };
+                            Some(GlobalBinding::new(state.clone(), on_error))
+                        }
+                        // `validate` refuses `global` without `[state]`.
+                        _ => None,
+                    };
+                    let configured = plugin.configure_with_state(&reference.config_json, on_error, global).map_err(|e| {
                         let (key, reason) = refusal::configure(at, &e);
                         PluginsError::Route(config.route_error(index, &key, reason))
                     })?;
@@ -129,12 +149,17 @@ impl Plugins {
     /// Forgets configured plugins no route uses any more (after a reload).
     pub fn retain_used(&mut self, routes: &[RouteConfig]) {
         let digests: HashMap<&str, [u8; 32]> = self.set.iter().map(|(name, p)| (name, *p.digest())).collect();
-        self.configured.retain(|(name, digest, config, on_error), _| {
+        self.configured.retain(|(name, digest, config, on_error, state), _| {
             digests.get(name.as_str()) == Some(digest)
                 && routes.iter().flat_map(|r| &r.plugins).any(|p| {
-                    p.name == *name && p.config_json == *config && p.on_error == *on_error
+                    p.name == *name && p.config_json == *config && p.on_error == *on_error && p.state == *state
                 })
         });
+    }
+
+    /// The Redis state backend, when `[state]` is configured.
+    pub fn global_state(&self) -> Option<&Arc<GlobalState>> {
+        self.global.as_ref()
     }
 
     /// Every loaded plugin, by name, for the admin API.
@@ -162,6 +187,18 @@ impl Plugins {
     pub fn versions(&self) -> Vec<String> {
         self.set.iter().map(|(name, p)| format!("{name} {}", p.version())).collect()
     }
+}
+
+/// Starts the Redis state backend of `[state]` (Redis being down is no error).
+fn start_global(state: &StateConfig) -> Result<Arc<GlobalState>, PluginsError> {
+    let settings = GlobalSettings {
+        fleet_size: state.fleet_size,
+        sync_interval: state.sync_interval,
+        timeout: state.timeout,
+        key_prefix: state.key_prefix.clone(),
+        ..GlobalSettings::new(state.redis.clone())
+    };
+    GlobalState::start(settings).map_err(PluginsError::Runtime)
 }
 
 pub(crate) fn settings(config: &PluginsConfig) -> RuntimeSettings {

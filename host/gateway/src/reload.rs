@@ -3,10 +3,17 @@
 //! initialise every route's chain) and swap it in with one atomic store. Requests
 //! in flight finish on the state they started with. Anything that fails leaves
 //! the running state untouched and is logged with its file, plugin and reason.
+//!
+//! What changed is a typed `Diff` of the running and the new config; what it
+//! names is applied live (listeners bound before the swap and drained after
+//! it, the admin listener rebound, upstreams rebuilt by `State::build`), but
+//! for what a running process cannot change, refused by name.
+
+pub mod diff;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -14,7 +21,9 @@ use wasmgate_plugin::watch::Watcher;
 
 use crate::config::{config_hash, Config, ConfigError};
 use crate::plugins::{IgnoredPlugin, LoadedPlugin, Plugins, PluginsError};
+use crate::server::{BindError, Listeners};
 use crate::state::State;
+use diff::Diff;
 
 /// How long files must be quiet before a change is acted on (a copy in progress
 /// keeps producing events, so it is never loaded half-written).
@@ -34,6 +43,9 @@ pub enum ReloadError {
     /// What would need a restart, after the config file's name.
     #[error("{0} (restart the gateway to apply it)")]
     NeedsRestart(String),
+    /// A new listener (or admin) address could not be bound: after the config file's name.
+    #[error("{0}")]
+    Bind(String),
 }
 
 impl From<PluginsError> for ReloadError {
@@ -57,6 +69,11 @@ pub struct Reloader {
     refused: ArcSwapOption<Refusal>,
     /// The last `RECENT_RELOADS` reload outcomes, oldest first (the dashboard's log).
     recent: Mutex<VecDeque<ReloadOutcome>>,
+    /// Counts the states swapped in, for the control plane to follow at once.
+    swapped: tokio::sync::watch::Sender<u64>,
+    /// The listeners being served, once the gateway has started them: what
+    /// binds and retires listeners a reload adds, moves or removes.
+    listeners: OnceLock<Arc<Listeners>>,
 }
 
 /// One reload's result, as the dashboard's reload log shows it.
@@ -78,6 +95,8 @@ pub struct Running {
     pub ignored: Vec<IgnoredPlugin>,
     /// When this config was applied (the start, or the last successful reload).
     pub since: SystemTime,
+    /// The Redis state backend (`[state]`), for its status.
+    pub global_state: Option<std::sync::Arc<wasmgate_plugin::GlobalState>>,
 }
 
 impl Running {
@@ -86,6 +105,7 @@ impl Running {
             hash: config_hash(&config),
             plugins: plugins.map(Plugins::loaded).unwrap_or_default(),
             ignored: plugins.map(Plugins::ignored).unwrap_or_default(),
+            global_state: plugins.and_then(|p| p.global_state().cloned()),
             config,
             since: SystemTime::now(),
         }
@@ -111,7 +131,19 @@ impl Reloader {
             running,
             refused: ArcSwapOption::empty(),
             recent: Mutex::new(VecDeque::with_capacity(RECENT_RELOADS)),
+            swapped: tokio::sync::watch::Sender::new(0),
+            listeners: OnceLock::new(),
         })
+    }
+
+    /// From now on, reloads add, move and remove `listeners`' sockets.
+    pub fn serve_with(&self, listeners: Arc<Listeners>) {
+        let _ = self.listeners.set(listeners);
+    }
+
+    /// Changes each time a reload swaps in a new state.
+    pub fn swaps(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.swapped.subscribe()
     }
 
     /// The config and plugins serving now.
@@ -183,18 +215,45 @@ impl Reloader {
                 None => running.config.clone(),
             },
         };
-        restartless(&running.config, &config)?;
+        let diff = Diff::of(&running.config, &config);
+        let file = config.as_written.file().display().to_string();
+        if let Some(what) = diff.needs_restart() {
+            return Err(ReloadError::NeedsRestart(format!("{file}: {what}")));
+        }
+        let sockets = diff.changes.iter().any(|c| {
+            use diff::Change::*;
+            matches!(c, ListenerAdded { .. } | ListenerRemoved { .. } | ListenerMoved { .. } | AdminAdded(_) | AdminRemoved | AdminMoved { .. } | AdminLimitsChanged)
+        });
+        let listeners = match (sockets, self.listeners.get()) {
+            (true, None) => {
+                return Err(ReloadError::NeedsRestart(format!("{file}: listeners changed before the gateway started serving")));
+            }
+            (_, listeners) => listeners,
+        };
         let mut plugins = match (&*current, &config.plugins) {
             (_, None) => None,
             (Some(old), Some(new)) => Some(old.reload(new)?),
             (None, Some(new)) => Some(Plugins::load(new)?),
         };
         let previous = self.state.load_full();
-        let state = State::build(&config, plugins.as_mut(), Some(&previous))?;
+        let state = Arc::new(State::build(&config, plugins.as_mut(), Some(&previous))?);
+        // New sockets are bound before anything is swapped in; a bind failure
+        // refuses the reload and leaves everything as it was.
+        let prepared = match listeners {
+            Some(listeners) => Some(listeners.prepare(&diff, &config, &previous).map_err(|e| bind_error(&file, e))?),
+            None => None,
+        };
         if let Some(plugins) = plugins.as_mut() {
             plugins.retain_used(&config.routes);
         }
-        self.state.store(Arc::new(state));
+        self.state.store(state.clone());
+        if let (Some(listeners), Some(prepared)) = (listeners, prepared) {
+            listeners.commit(prepared, &state);
+        }
+        self.swapped.send_modify(|n| *n += 1);
+        if !diff.is_empty() {
+            tracing::info!(changes = %diff.to_string().trim_end().replace('\n', "; "), "config changes applied");
+        }
         tracing::info!(
             config = %config.as_written.file().display(),
             routes = config.routes.len(),
@@ -236,43 +295,9 @@ impl Reloader {
     }
 }
 
-/// What a reload cannot change in a running process: the sockets it listens on,
-/// and the background tasks (discovery, health checks) of its upstreams.
-fn restartless(old: &Config, new: &Config) -> Result<(), ReloadError> {
-    let file = new.as_written.file().display().to_string();
-    let needs_restart = |what: &str| ReloadError::NeedsRestart(format!("{file}: {what}"));
-    let sockets = |c: &Config| -> Vec<(String, std::net::SocketAddr)> {
-        c.listeners.iter().map(|l| (l.name.clone(), l.address)).collect()
-    };
-    if sockets(old) != sockets(new) {
-        return Err(needs_restart("listeners were added, removed or moved"));
-    }
-    // The admin socket and its limits; its token and what it shows apply live.
-    let admin_socket = |c: &Config| c.admin.as_ref().map(|a| (a.address, a.limits));
-    if admin_socket(old) != admin_socket(new) {
-        return Err(needs_restart("[admin] address or limits changed"));
-    }
-    if old.metrics != new.metrics {
-        return Err(needs_restart("[metrics] changed"));
-    }
-    if old.log.format != new.log.format {
-        return Err(needs_restart("[log] format changed"));
-    }
-    if old.runtime.workers != new.runtime.workers {
-        return Err(needs_restart("runtime.workers changed"));
-    }
-    for upstream in &new.upstreams {
-        let background = |u: &crate::config::UpstreamConfig| format!("{:?} {:?}", u.discovery, u.health_check);
-        let before = old.upstreams.iter().find(|u| u.name == upstream.name);
-        let changed = match before {
-            Some(before) => background(before) != background(upstream),
-            None => upstream.discovery.is_some() || upstream.health_check.is_some(),
-        };
-        if changed {
-            return Err(needs_restart(&format!("upstream `{}`: discovery or health checks changed", upstream.name)));
-        }
-    }
-    Ok(())
+/// A bind failure, after the config file's name.
+fn bind_error(file: &str, error: BindError) -> ReloadError {
+    ReloadError::Bind(format!("{file}: {error}"))
 }
 
 impl Refusal {

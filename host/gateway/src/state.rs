@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, ListenerProtocol, TcpProxy};
+use crate::config::{Config, Limits, ListenerProtocol, TcpProxy};
 use wasmgate_plugin::Chain;
 
-use crate::metrics::{Carried, GatewayMetrics};
+use crate::metrics::{Carried, GatewayMetrics, ListenerMetrics};
 use crate::plugins::{Plugins, PluginsError};
 use crate::request_target::PathRules;
 use crate::router::{route_from_config, Route, Router};
@@ -20,11 +20,18 @@ pub struct State {
     pub upstreams: Vec<Arc<Upstream>>,
     /// Whether each request writes an access log line.
     pub access_log: bool,
+    /// How long connections get to finish when their listener stops (shutdown, reload).
+    pub drain_timeout: std::time::Duration,
     /// What each listener speaks, in config order; TLS certificates live here so
     /// that a new state (a reload) brings new ones to the next handshake.
     protocols: Vec<ListenerProtocol>,
-    /// Listener names in config order.
+    /// Listener names in config order. A listener the previous state had keeps
+    /// its `Arc`, so a connection checks its listener's index with a pointer compare.
     listener_names: Vec<Arc<str>>,
+    /// What each listener's new connections may cost, in config order.
+    limits: Vec<Limits>,
+    /// Each listener's block, carried by name across reloads (none when metrics are off).
+    listener_metrics: Vec<Option<Arc<ListenerMetrics>>>,
     /// How each listener normalises request paths, in config order.
     path_rules: Vec<PathRules>,
     /// The gateway's metrics beyond routes, upstreams and plugins (shared by
@@ -48,7 +55,7 @@ impl State {
             .map(|u| {
                 previous
                     .and_then(|p| p.upstream(&u.name))
-                    .filter(|old| format!("{:?}", old.config) == format!("{u:?}"))
+                    .filter(|old| crate::reload::diff::same_upstream(&old.config, u))
                     .cloned()
                     .unwrap_or_else(|| {
                         let replaced = previous.and_then(|p| p.upstream(&u.name));
@@ -80,10 +87,31 @@ impl State {
             routers.push(Router::new(routes));
         }
         let protocols = config.listeners.iter().map(|l| l.protocol.clone()).collect();
-        let listener_names = config.listeners.iter().map(|l| Arc::from(l.name.as_str())).collect();
+        let listener_names: Vec<Arc<str>> = config
+            .listeners
+            .iter()
+            .map(|l| {
+                let kept = previous.and_then(|p| p.listener_names.iter().find(|n| ***n == *l.name));
+                kept.cloned().unwrap_or_else(|| Arc::from(l.name.as_str()))
+            })
+            .collect();
+        let limits = config.listeners.iter().map(|l| l.limits).collect();
+        let listener_metrics = listener_names.iter().map(|name| carried.listener(name)).collect();
         let path_rules = config.listeners.iter().map(|l| l.path_rules).collect();
         let tracer = config.tracing.as_ref().map(|c| Tracer::from_config(c, previous.and_then(|p| p.tracer.as_ref())));
-        Ok(State { routers, upstreams, access_log: config.log.access, protocols, listener_names, path_rules, metrics, tracer })
+        Ok(State {
+            routers,
+            upstreams,
+            access_log: config.log.access,
+            drain_timeout: config.runtime.drain_timeout,
+            protocols,
+            listener_names,
+            limits,
+            listener_metrics,
+            path_rules,
+            metrics,
+            tracer,
+        })
     }
 
     /// Every route with its listener's index.
@@ -98,6 +126,27 @@ impl State {
     /// A listener's name, for plugins' request context.
     pub fn listener_name(&self, listener: usize) -> Arc<str> {
         self.listener_names.get(listener).cloned().unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// Where the listener named `name` is in this state (a reload may move it or remove it).
+    pub fn listener_index(&self, name: &str) -> Option<usize> {
+        self.listener_names.iter().position(|n| **n == *name)
+    }
+
+    /// Whether listener `index` is `name`: a pointer compare while the
+    /// listener is still where the connection found it.
+    pub fn listener_is(&self, index: usize, name: &Arc<str>) -> bool {
+        self.listener_names.get(index).is_some_and(|n| Arc::ptr_eq(n, name) || n == name)
+    }
+
+    /// What a listener's new connections may cost.
+    pub fn limits(&self, listener: usize) -> Limits {
+        self.limits.get(listener).copied().unwrap_or_default()
+    }
+
+    /// A listener's metrics block (none when recording is off).
+    pub fn listener_metrics(&self, listener: usize) -> Option<&Arc<ListenerMetrics>> {
+        self.listener_metrics.get(listener)?.as_ref()
     }
 
     /// A listener's path normalisation rules.

@@ -89,20 +89,17 @@ impl Upstream {
         self.metrics.as_ref()
     }
 
-    /// An upstream built for a reload that changed its config: what an operator
-    /// decided about the one it replaces (drained targets) carries over.
+    /// An upstream built for a reload that changed its config: what the one it
+    /// replaces knew carries over (`Membership::succeed`): drained targets,
+    /// discovered targets, the health of targets that stay.
     pub fn succeeding(config: UpstreamConfig, previous: Option<&Upstream>) -> Upstream {
-        let upstream = Upstream::new(config);
+        let mut upstream = Upstream::new(config);
         if let Some(previous) = previous {
-            let drained: Vec<SocketAddr> = previous.members().drained().collect();
-            if !drained.is_empty() {
-                let mut members = upstream.members();
-                for address in drained {
-                    members.set_drained(address, true);
-                }
-                let rotation = members.rotation();
-                upstream.publish_locked(&mut members, &rotation);
-            }
+            let members = upstream.members.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+            members.succeed(&previous.members());
+            let rotation = members.rotation();
+            let set = TargetSet::new(&upstream.config, &rotation, |t| members.state_of(t));
+            upstream.targets.store(Arc::new(set));
         }
         upstream
     }

@@ -5,6 +5,11 @@
 wasmtime::component::bindgen!({
     world: "http-middleware",
     path: "../../wit",
+    // `take` fails the call when a fail-closed plugin entry's global state
+    // (Redis) is unreachable; every other import always answers.
+    imports: {
+        "wasmgate:plugin/counters.take": trappable,
+    },
 });
 
 // `RequestAction` and `ResponseAction` are at the root already (the world

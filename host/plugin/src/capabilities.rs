@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::bindings::{clock, context, counters, kv, log};
-use crate::shared::{Bucket, Counter};
+use crate::shared::redis::{OnStateError, StateUnavailable, Taken};
+use crate::shared::{Bucket, Counter, SharedState, TakeResult};
 use crate::store_data::StoreData;
 
 /// Longest log message kept (longer ones are cut at a char boundary).
@@ -127,23 +128,48 @@ impl counters::Host for StoreData {
         shard.peek(k.as_str()).map_or(0, |c| c.get(Instant::now()))
     }
 
-    fn take(&mut self, k: String, tokens: u32, rate: f64, burst: u32) -> counters::TakeResult {
+    fn take(
+        &mut self,
+        k: String,
+        tokens: u32,
+        rate: f64,
+        burst: u32,
+    ) -> wasmtime::Result<counters::TakeResult> {
         let k = key(k);
-        let now = Instant::now();
-        let mut shard = self.identity.shared.buckets.lock(&k);
-        let result = match shard.get_mut(k.as_str()) {
-            Some(bucket) => bucket.take(now, tokens, rate, burst),
-            None => {
-                let mut bucket = Bucket::new(now, burst);
-                let result = bucket.take(now, tokens, rate, burst);
-                shard.put(k, bucket);
-                result
-            }
+        let result = match &self.global {
+            None => local_take(&self.identity.shared, k, tokens, rate, burst),
+            Some(global) => match global.state.take(&self.identity.name, &k, tokens, rate, burst) {
+                Taken::Taken(result) => result,
+                Taken::Unreachable if global.on_error == OnStateError::FailClosed => {
+                    return Err(wasmtime::Error::new(StateUnavailable));
+                }
+                // Redis unreachable (fail-open) or too many keys leased: this
+                // gateway's share of the limit, in a local bucket of its own.
+                Taken::Unreachable | Taken::Full => {
+                    let (rate, burst) = global.state.fallback(rate, burst);
+                    local_take(&self.identity.shared, format!("fleet-fallback|{k}"), tokens, rate, burst)
+                }
+            },
         };
-        counters::TakeResult {
+        Ok(counters::TakeResult {
             allowed: result.allowed,
             remaining: result.remaining,
             retry_after_ms: result.retry_after_ms,
+        })
+    }
+}
+
+/// `take` on this gateway's own bucket `k`.
+fn local_take(shared: &SharedState, k: String, tokens: u32, rate: f64, burst: u32) -> TakeResult {
+    let now = Instant::now();
+    let mut shard = shared.buckets.lock(&k);
+    match shard.get_mut(k.as_str()) {
+        Some(bucket) => bucket.take(now, tokens, rate, burst),
+        None => {
+            let mut bucket = Bucket::new(now, burst);
+            let result = bucket.take(now, tokens, rate, burst);
+            shard.put(k, bucket);
+            result
         }
     }
 }

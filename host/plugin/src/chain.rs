@@ -249,6 +249,11 @@ impl Chain {
                 Err(failure) => failure,
             };
             self.ended(ctx, at, Phase::Request, Outcome::of(&failure));
+            if failure == Failure::StateUnavailable {
+                // Redis is down and the entry is fail-closed: the backend
+                // logged the outage once; every request now is a 503.
+                return RequestOutcome::Respond { ran: at, response: convert::state_unavailable() };
+            }
             if report(plugin, ctx, Phase::Request, &failure) == OnError::FailOpen {
                 // Skipped for the whole request: its response phase too.
                 ctx.chain.skipped.push(at);

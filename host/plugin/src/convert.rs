@@ -271,47 +271,76 @@ fn is_framing(name: &HeaderName) -> bool {
 
 /// Checks every line of `edits`; nothing is applied unless all are valid.
 /// Edits of the framing headers are dropped here (they stay the host's).
+/// A plain loop over the lines (no counting pass, no iterator adapters):
+/// this runs for every plugin that changes something, on every request.
 pub(crate) fn parse_edits(
     edits: &[u8],
     pseudo: Pseudo,
     limits: Limits,
 ) -> Result<Vec<Edit>, String> {
-    let mut parsed = Vec::with_capacity(memchr::memchr_iter(b'\n', edits).count());
-    for line in lines(edits, "edits", limits)? {
-        let line = line?;
-        let Some((&op, rest)) = line.split_first() else {
-            return Err("empty edit line".to_owned());
-        };
-        if !matches!(op, b'=' | b'+' | b'-') {
-            return Err(format!(
-                "edit line {:?} starts with {:?}, not `=`, `+` or `-`",
-                String::from_utf8_lossy(line),
-                char::from(op)
-            ));
-        }
-        if rest.first() == Some(&b':') {
-            parsed.push(pseudo_edit(op, &rest[1..], pseudo)?);
-            continue;
-        }
-        let (name, value) = match op {
-            b'-' => (header_name(rest)?, None),
-            _ => {
-                let (name, value) = split(rest)?;
-                let name = header_name(name)?;
-                let value = header_value(&name, value)?;
-                (name, Some(value))
-            }
-        };
-        if is_framing(&name) {
-            continue;
-        }
-        parsed.push(match value {
-            Some(value) if op == b'=' => Edit::Set(name, value),
-            Some(value) => Edit::Append(name, value),
-            None => Edit::Remove(name),
-        });
+    if edits.len() > limits.max_head {
+        return Err(format!("edits larger than {} bytes", limits.max_head));
     }
-    Ok(parsed)
+    let Some(mut rest) = edits.strip_suffix(b"\n") else {
+        return match edits.is_empty() {
+            true => Ok(Vec::new()),
+            false => Err("edits do not end with a newline".to_owned()),
+        };
+    };
+    // Plugins send a few lines: one allocation covers the usual case.
+    let mut parsed = Vec::with_capacity(4);
+    let mut count = 0;
+    loop {
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], Some(&rest[end + 1..])),
+            None => (rest, None),
+        };
+        if count == MAX_HEADER_LINES {
+            return Err(format!("more than {MAX_HEADER_LINES} lines of edits"));
+        }
+        count += 1;
+        if let Some(edit) = edit_line(line, pseudo)? {
+            parsed.push(edit);
+        }
+        match next {
+            Some(next) => rest = next,
+            None => return Ok(parsed),
+        }
+    }
+}
+
+/// One line of `edits`, checked; `None` for an edit of a framing header.
+fn edit_line(line: &[u8], pseudo: Pseudo) -> Result<Option<Edit>, String> {
+    let Some((&op, rest)) = line.split_first() else {
+        return Err("empty edit line".to_owned());
+    };
+    if !matches!(op, b'=' | b'+' | b'-') {
+        return Err(format!(
+            "edit line {:?} starts with {:?}, not `=`, `+` or `-`",
+            String::from_utf8_lossy(line),
+            char::from(op)
+        ));
+    }
+    if rest.first() == Some(&b':') {
+        return pseudo_edit(op, &rest[1..], pseudo).map(Some);
+    }
+    let (name, value) = match op {
+        b'-' => (header_name(rest)?, None),
+        _ => {
+            let (name, value) = split(rest)?;
+            let name = header_name(name)?;
+            let value = header_value(&name, value)?;
+            (name, Some(value))
+        }
+    };
+    if is_framing(&name) {
+        return Ok(None);
+    }
+    Ok(Some(match value {
+        Some(value) if op == b'=' => Edit::Set(name, value),
+        Some(value) => Edit::Append(name, value),
+        None => Edit::Remove(name),
+    }))
 }
 
 /// `=:method:GET`, `=:path:/a?b` or `=:status:404` (after the `=:`).
@@ -489,6 +518,21 @@ pub(crate) fn set_content_length(headers: &mut HeaderMap, len: usize) {
 
 /// The body of the 500 answered for a fail-closed plugin.
 pub(crate) const FAILURE_BODY: &str = "plugin failed\n";
+
+/// Body of the 503 answered while a fail-closed entry's global state is unreachable.
+pub(crate) const STATE_UNAVAILABLE_BODY: &str = "global state unavailable\n";
+
+/// The 503 answered when a fail-closed `state = "global"` plugin entry
+/// cannot reach Redis: the limit cannot be kept, so the request is refused.
+pub(crate) fn state_unavailable() -> http::Response<bytes::Bytes> {
+    let (_, mut headers) = failure_head();
+    set_content_length(&mut headers, STATE_UNAVAILABLE_BODY.len());
+    headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = http::Response::new(bytes::Bytes::from_static(STATE_UNAVAILABLE_BODY.as_bytes()));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    *response.headers_mut() = headers;
+    response
+}
 
 /// Status and headers of the 500 answered for a fail-closed plugin.
 pub(crate) fn failure_head() -> (StatusCode, HeaderMap) {

@@ -72,6 +72,9 @@ pub(crate) enum Failure {
     Start(String),
     /// The plugin returned something the host refuses (bad header, status...).
     Invalid(String),
+    /// A fail-closed `state = "global"` entry called `take` while Redis was
+    /// unreachable: answered 503 whatever the plugin's `on_error`.
+    StateUnavailable,
 }
 
 impl fmt::Display for Failure {
@@ -82,6 +85,7 @@ impl fmt::Display for Failure {
             Failure::MemoryCap => f.write_str("hit its memory cap"),
             Failure::Start(reason) => write!(f, "could not start an instance: {reason}"),
             Failure::Invalid(reason) => write!(f, "returned invalid output: {reason}"),
+            Failure::StateUnavailable => f.write_str("needed the global state backend (Redis), which is unreachable"),
         }
     }
 }

@@ -53,3 +53,4 @@ pub use pool::{ConfiguredPlugin, Phases, PoolStats};
 pub use runtime::{valid_plugin_name, PluginRuntime};
 pub use set::{PluginSet, PluginSetError};
 pub use settings::{OnError, RuntimeSettings};
+pub use shared::redis::{GlobalBinding, GlobalSettings, GlobalState, OnStateError};

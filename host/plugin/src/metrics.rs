@@ -95,6 +95,8 @@ impl Outcome {
             Failure::MemoryCap => Outcome::Memory,
             Failure::Start(_) => Outcome::StartFailed,
             Failure::Invalid(_) => Outcome::InvalidOutput,
+            // The host made the call trap (see `Failure::StateUnavailable`).
+            Failure::StateUnavailable => Outcome::Trap,
         }
     }
 }

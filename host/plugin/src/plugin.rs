@@ -8,6 +8,7 @@ use crate::error::PluginError;
 use crate::pool::{ConfiguredPlugin, StartError};
 use crate::runtime::RuntimeInner;
 use crate::settings::OnError;
+use crate::shared::redis::GlobalBinding;
 use crate::store_data::{Identity, StoreData};
 
 /// A compiled plugin version: its code and the pre-linked instance template
@@ -68,7 +69,18 @@ impl Plugin {
         config_json: &str,
         on_error: OnError,
     ) -> Result<Arc<ConfiguredPlugin>, PluginError> {
-        let configured = ConfiguredPlugin::new(self.clone(), config_json, on_error);
+        self.configure_with_state(config_json, on_error, None)
+    }
+
+    /// `configure`, with the plugin's token buckets (`take`) kept in the
+    /// fleet's global state when `global` is given (`state = "global"`).
+    pub fn configure_with_state(
+        self: &Arc<Self>,
+        config_json: &str,
+        on_error: OnError,
+        global: Option<GlobalBinding>,
+    ) -> Result<Arc<ConfiguredPlugin>, PluginError> {
+        let configured = ConfiguredPlugin::new(self.clone(), config_json, on_error, global);
         match configured.start() {
             Ok(instance) => {
                 configured.put_back(instance);

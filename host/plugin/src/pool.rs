@@ -15,6 +15,7 @@ use crate::deadline::{thread_cpu_time, Budget};
 use crate::error::Failure;
 use crate::plugin::Plugin;
 use crate::settings::OnError;
+use crate::shared::redis::{GlobalBinding, StateUnavailable};
 use crate::store_data::StoreData;
 
 /// A plugin with a route's configuration and error policy. Share it (it is
@@ -30,6 +31,8 @@ pub struct ConfiguredPlugin {
     /// Instances that exist now, idle or serving a call (for metrics).
     alive: Arc<AtomicU64>,
     phases: Phases,
+    /// `state = "global"`: `take` goes to the fleet's buckets.
+    global: Option<GlobalBinding>,
 }
 
 /// One live instance of the plugin.
@@ -83,7 +86,7 @@ impl fmt::Debug for ConfiguredPlugin {
 }
 
 impl ConfiguredPlugin {
-    pub(crate) fn new(plugin: Arc<Plugin>, config: &str, on_error: OnError) -> Self {
+    pub(crate) fn new(plugin: Arc<Plugin>, config: &str, on_error: OnError, global: Option<GlobalBinding>) -> Self {
         Self {
             plugin,
             config: config.into(),
@@ -92,7 +95,13 @@ impl ConfiguredPlugin {
             started: AtomicU64::new(0),
             alive: Arc::new(AtomicU64::new(0)),
             phases: Phases::all(),
+            global,
         }
+    }
+
+    /// The fleet's global state `take` goes to (`state = "global"`).
+    pub fn global_state(&self) -> Option<&Arc<crate::GlobalState>> {
+        self.global.as_ref().map(|g| &g.state)
     }
 
     /// The phases this plugin uses with this configuration, as learnt from
@@ -141,7 +150,7 @@ impl ConfiguredPlugin {
     pub(crate) fn start(&self) -> Result<Instance, StartError> {
         self.started.fetch_add(1, Ordering::Relaxed);
         let runtime = &self.plugin.runtime;
-        let data = StoreData::new(self.plugin.identity.clone(), runtime.settings.memory_limit);
+        let data = StoreData::new(self.plugin.identity.clone(), runtime.settings.memory_limit, self.global.clone());
         let mut store = Store::new(&runtime.engine, data);
         store.limiter(|data| &mut data.limits);
         let budget = Budget::new(&runtime.settings);
@@ -207,11 +216,11 @@ impl ConfiguredPlugin {
                 StartError::Failed(failure) => Failure::Start(failure.to_string()),
             })?,
         };
-        std::mem::swap(&mut instance.store.data_mut().ctx, ctx);
+        lend(&mut instance.store.data_mut().ctx, ctx);
         // After `start` if there was one: instantiation is not this call's time.
         start_call(&mut instance.store);
         let result = guarded(|| call(&instance.bindings, &mut instance.store));
-        std::mem::swap(&mut instance.store.data_mut().ctx, ctx);
+        lend(&mut instance.store.data_mut().ctx, ctx);
         match result {
             Ok(value) => {
                 instance.uses += 1;
@@ -258,6 +267,18 @@ impl Phases {
     pub(crate) fn drop_response(&self) {
         self.response.store(false, Ordering::Relaxed);
     }
+}
+
+/// Swaps the fields the imports read (`capabilities`) between the request's
+/// context and the store's, lending them for a call and taking them back
+/// after it: the chain's own state stays where it is, so each of the two
+/// swaps of a call moves less than half the context.
+fn lend(store: &mut RequestContext, ctx: &mut RequestContext) {
+    std::mem::swap(&mut store.client_ip, &mut ctx.client_ip);
+    std::mem::swap(&mut store.route, &mut ctx.route);
+    std::mem::swap(&mut store.listener, &mut ctx.listener);
+    std::mem::swap(&mut store.upstream, &mut ctx.upstream);
+    std::mem::swap(&mut store.scratch, &mut ctx.scratch);
 }
 
 /// Arms the deadline of a call about to start on `store`.
@@ -316,6 +337,9 @@ fn classify(store: &mut Store<StoreData>, err: &wasmtime::Error) -> Failure {
     let trap = err.downcast_ref::<Trap>();
     if trap == Some(&Trap::Interrupt) {
         return Failure::Deadline;
+    }
+    if err.downcast_ref::<StateUnavailable>().is_some() {
+        return Failure::StateUnavailable;
     }
     let what = match trap {
         Some(trap) => trap.to_string(),

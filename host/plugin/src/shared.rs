@@ -7,6 +7,7 @@
 mod buckets;
 mod counters;
 mod kv;
+pub(crate) mod redis;
 
 use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
@@ -14,7 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use lru::LruCache;
 
-pub(crate) use buckets::Bucket;
+pub(crate) use buckets::{Bucket, TakeResult};
 pub(crate) use counters::Counter;
 pub(crate) use kv::KvShard;
 
@@ -53,6 +54,11 @@ impl<T> Sharded<T> {
             shards: (0..SHARDS).map(|_| Mutex::new(make())).collect(),
             hasher: RandomState::new(),
         }
+    }
+
+    /// Every shard, for a task that visits them all (the global state sync).
+    pub(crate) fn shards(&self) -> &[Mutex<T>] {
+        &self.shards
     }
 
     /// The shard that holds `key`, locked. A poisoned lock (a host panic

@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::context::RequestContext;
 use crate::deadline::CallClock;
+use crate::shared::redis::GlobalBinding;
 use crate::shared::SharedState;
 
 /// The plugin an instance belongs to (shared by all its instances).
@@ -34,10 +35,13 @@ pub(crate) struct StoreData {
     pub(crate) last_error: Option<String>,
     /// The deadline of the call running now.
     pub(crate) call_clock: CallClock,
+    /// Where `take` keeps its buckets when the plugin entry says
+    /// `state = "global"`; `None`: in this gateway's `identity.shared`.
+    pub(crate) global: Option<GlobalBinding>,
 }
 
 impl StoreData {
-    pub(crate) fn new(identity: Arc<Identity>, memory_limit: usize) -> Self {
+    pub(crate) fn new(identity: Arc<Identity>, memory_limit: usize, global: Option<GlobalBinding>) -> Self {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -54,6 +58,7 @@ impl StoreData {
             ctx: RequestContext::default(),
             last_error: None,
             call_clock: CallClock::default(),
+            global,
         }
     }
 }

@@ -54,6 +54,8 @@ enum Per {
     Second,
     Minute,
     Hour,
+    /// A quota: `rate` requests per UTC calendar day, not a refilling bucket.
+    Day,
 }
 
 impl Per {
@@ -62,6 +64,7 @@ impl Per {
             Per::Second => 1.0,
             Per::Minute => 60.0,
             Per::Hour => 3600.0,
+            Per::Day => 86_400.0,
         }
     }
 }
@@ -93,6 +96,9 @@ pub enum KeyBy {
 pub struct Limit {
     pub per_second: f64,
     pub burst: u32,
+    /// `per = "day"`: `burst` requests per UTC day, counted in a bucket
+    /// that never refills and is keyed by the day.
+    pub daily: bool,
 }
 
 fn limit(at: &str, rate: f64, per: Per, burst: Option<u32>) -> Result<Limit, String> {
@@ -101,6 +107,23 @@ fn limit(at: &str, rate: f64, per: Per, burst: Option<u32>) -> Result<Limit, Str
             "invalid config at `{at}rate`: must be a positive number"
         ));
     }
+    if let Per::Day = per {
+        if burst.is_some() {
+            return Err(format!(
+                "invalid config at `{at}burst`: not used with per = \"day\" (a quota of `rate` requests per UTC day)"
+            ));
+        }
+        if rate.fract() != 0.0 || rate > f64::from(u32::MAX) {
+            return Err(format!(
+                "invalid config at `{at}rate`: with per = \"day\", a whole number of requests up to 4294967295"
+            ));
+        }
+        return Ok(Limit {
+            per_second: 0.0,
+            burst: rate as u32,
+            daily: true,
+        });
+    }
     let burst = burst.unwrap_or(rate.ceil().min(f64::from(u32::MAX)) as u32);
     if burst == 0 {
         return Err(format!("invalid config at `{at}burst`: must be at least 1"));
@@ -108,6 +131,7 @@ fn limit(at: &str, rate: f64, per: Per, burst: Option<u32>) -> Result<Limit, Str
     Ok(Limit {
         per_second: rate / per.seconds(),
         burst,
+        daily: false,
     })
 }
 

@@ -5,7 +5,10 @@ mod config;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Seconds in a (UTC) day: the window of `per = "day"` quotas.
+const DAY: u64 = 86_400;
 
 use wasmgate_sdk::prelude::*;
 
@@ -73,11 +76,20 @@ impl Plugin for RateLimit {
     }
 
     fn on_request(&self, request: &mut Request, cx: &Context) -> RequestFlow {
-        let (key, limit) = self.bucket(request, cx);
+        let (mut key, limit) = self.bucket(request, cx);
+        // A daily quota is a bucket that never refills, one per UTC day.
+        let until_midnight = limit.daily.then(|| {
+            let now = cx.wall_now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            key.push_str("|day:");
+            key.push_str(core::str::from_utf8(decimal(now / DAY).as_ref()).unwrap_or("0"));
+            DAY - now % DAY
+        });
         let taken = cx.take_tokens(&key, 1, limit.per_second, limit.burst);
         // Seconds until the bucket is full again (or, refused, until one token).
         let missing = f64::from(limit.burst.saturating_sub(taken.remaining));
-        let reset = if taken.allowed {
+        let reset = if let Some(seconds) = until_midnight {
+            seconds
+        } else if taken.allowed {
             (missing / limit.per_second).ceil() as u64
         } else {
             ceil_secs(taken.retry_after)

@@ -87,7 +87,7 @@ fn bad_configs_name_the_key() {
         (r#"{"rate": 0}"#, "`rate`"),
         (r#"{"rate": 1, "key": "header"}"#, "`header`"),
         (r#"{"rate": 1, "key": "cookie"}"#, "`key`"),
-        (r#"{"rate": 1, "per": "day"}"#, "`per`"),
+        (r#"{"rate": 1, "per": "week"}"#, "`per`"),
         (
             r#"{"rate": 1, "overrides": {"a": {"rate": -1}}}"#,
             "overrides.a.rate",
@@ -127,4 +127,35 @@ fn overrides_apply_to_the_client_ip_key() {
     assert_eq!(r.header("x-ratelimit-limit"), Some("1"));
     h.host().set_client_ip(Some("10.0.0.10"));
     assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none(), "other clients keep the main limit");
+}
+
+#[test]
+fn a_daily_quota_is_spent_then_refused_until_midnight_utc() {
+    let h = plugin(r#"{"rate": 3, "per": "day", "key": "consumer"}"#);
+    h.host().set_scratch("consumer", "app-x");
+    // 2026-12-05 23:00:00 UTC.
+    let day = 20_427u64 * 86_400;
+    h.host().set_wall_clock(Duration::from_secs(day + 23 * 3600));
+    for _ in 0..3 {
+        assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+    }
+    let r = refused(h.on_request(&mut Request::new("GET", "/"))).expect("quota spent");
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.header("retry-after"), Some("3600"), "until midnight UTC");
+    assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
+    // Hours later the same day: still spent (a quota does not refill).
+    h.host().advance(Duration::from_secs(1800));
+    h.host().set_wall_clock(Duration::from_secs(day + 23 * 3600 + 1800));
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_some());
+    // The next day: a new quota.
+    h.host().set_wall_clock(Duration::from_secs(day + 86_400 + 5));
+    assert!(refused(h.on_request(&mut Request::new("GET", "/"))).is_none());
+}
+
+#[test]
+fn a_daily_quota_takes_no_burst_and_whole_numbers_only() {
+    for bad in [r#"{"rate": 3, "per": "day", "burst": 3}"#, r#"{"rate": 2.5, "per": "day"}"#] {
+        let Err(e) = Harness::<RateLimit>::new(bad) else { panic!("{bad} accepted") };
+        assert!(e.contains("per = \"day\""), "{e}");
+    }
 }

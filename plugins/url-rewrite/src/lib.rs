@@ -49,7 +49,82 @@ struct Compiled {
     /// Checked before the regex, which in Wasm costs far more than a
     /// prefix comparison: most paths fail at the first bytes.
     anchor: Option<String>,
+    /// Set when the pattern is `^literal(.*)` (or `...(.*)$`): a match is
+    /// then the whole path and group 1 what follows the literal, so the
+    /// rule needs no regex run at all (the common "strip a prefix" rule).
+    rest_after_anchor: bool,
     replace: String,
+}
+
+impl Compiled {
+    /// The path after this rule, or `None` when the rule does not match.
+    fn apply(&self, path: &str) -> Option<String> {
+        if let Some(anchor) = &self.anchor {
+            let rest = path.strip_prefix(anchor.as_str())?;
+            // `.` matches anything but a newline, which a path never holds.
+            if self.rest_after_anchor && !rest.contains('\n') {
+                return Some(expand(&self.replace, path, rest));
+            }
+        }
+        // One run: `replace` borrows when nothing matched.
+        match self.regex.replace(path, self.replace.as_str()) {
+            std::borrow::Cow::Owned(new) => Some(new),
+            std::borrow::Cow::Borrowed(_) => None,
+        }
+    }
+}
+
+/// Whether `pattern` is `^` + `anchor` + `(.*)`, optionally ending in `$`,
+/// with an anchor of plain path characters only.
+fn rest_after_anchor(pattern: &str, anchor: Option<&str>) -> bool {
+    let Some(anchor) = anchor else { return false };
+    let plain = anchor
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_~%".contains(&b));
+    let tail = pattern.strip_prefix('^').and_then(|p| p.strip_prefix(anchor));
+    plain && matches!(tail, Some("(.*)" | "(.*)$"))
+}
+
+/// `replace` with the groups of a `rest_after_anchor` match: group 0 is the
+/// whole path, group 1 `rest`. Read as the regex crate reads it (`$$`,
+/// `${n}`, `$n`; `check_replacement` refused other groups at `init`).
+fn expand(replace: &str, whole: &str, rest: &str) -> String {
+    let mut out = String::with_capacity(replace.len() + whole.len());
+    let mut tail = replace;
+    while let Some(i) = tail.find('$') {
+        out.push_str(&tail[..i]);
+        tail = &tail[i + 1..];
+        let (name, after) = if let Some(after) = tail.strip_prefix('$') {
+            out.push('$');
+            tail = after;
+            continue;
+        } else if let Some(braced) = tail.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], &braced[end + 1..]),
+                None => {
+                    out.push('$');
+                    continue;
+                }
+            }
+        } else {
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            if end == 0 {
+                out.push('$');
+                continue;
+            }
+            (&tail[..end], &tail[end..])
+        };
+        match name.parse::<usize>() {
+            Ok(0) => out.push_str(whole),
+            Ok(1) => out.push_str(rest),
+            _ => {}
+        }
+        tail = after;
+    }
+    out.push_str(tail);
+    out
 }
 
 pub struct UrlRewrite {
@@ -151,7 +226,8 @@ impl Plugin for UrlRewrite {
             check_replacement(&regex, &rule.replace)
                 .map_err(|e| format!("invalid config at `rules[{i}].replace`: {e}"))?;
             let anchor = anchor(&rule.pattern);
-            rules.push(Compiled { regex, anchor, replace: rule.replace });
+            let rest_after_anchor = rest_after_anchor(&rule.pattern, anchor.as_deref());
+            rules.push(Compiled { regex, anchor, rest_after_anchor, replace: rule.replace });
         }
         if let Some(host) = &c.host {
             if host.is_empty() || host.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'/') {
@@ -177,12 +253,8 @@ impl Plugin for UrlRewrite {
                 }
             }
         }
-        let matching = self.rules.iter().find(|rule| {
-            let anchored = rule.anchor.as_deref().is_none_or(|a| path.starts_with(a));
-            anchored && rule.regex.is_match(&path)
-        });
-        if let Some(rule) = matching {
-            path = rule.regex.replace(&path, rule.replace.as_str()).into_owned();
+        if let Some(new) = self.rules.iter().find_map(|rule| rule.apply(&path)) {
+            path = new;
         }
         if let Some(add) = &self.add_prefix {
             path = if path.starts_with('/') {

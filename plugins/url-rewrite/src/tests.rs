@@ -101,3 +101,33 @@ fn named_groups_and_dollars_in_replacements() {
     assert_eq!(h.on_request(&mut request), RequestFlow::Continue);
     assert_eq!(request.path(), "/v2/42/42_x/$");
 }
+
+#[test]
+fn a_prefix_rule_without_a_regex_run_rewrites_as_the_regex_would() {
+    let rules = [
+        ("^/bench(.*)", "$1"),
+        ("^/api/v1(.*)$", "/v2${1}x"),
+        ("^/a(.*)", "$0|$1|$$|${0}|$|${1"),
+        ("^/a-b_c~d%20(.*)", "/z$1"),
+    ];
+    let paths = ["/bench/", "/bench", "/benchmark/x", "/api/v1/users", "/api/v1", "/a", "/a/b/c", "/a-b_c~d%20/q", "/other"];
+    for (pattern, replace) in rules {
+        let regex = regex_lite::Regex::new(pattern).unwrap();
+        let anchor = crate::anchor(pattern);
+        let rule = crate::Compiled {
+            rest_after_anchor: crate::rest_after_anchor(pattern, anchor.as_deref()),
+            regex: regex.clone(),
+            anchor,
+            replace: replace.to_owned(),
+        };
+        assert!(rule.rest_after_anchor, "{pattern}");
+        for path in paths {
+            let want = regex.is_match(path).then(|| regex.replace(path, replace).into_owned());
+            assert_eq!(rule.apply(path), want, "{pattern} -> {replace} on {path}");
+        }
+    }
+    for pattern in ["^/a.(.*)", "^/a(.+)", "^/a(.*)b", "^/a|/b(.*)", "/a(.*)"] {
+        let anchor = crate::anchor(pattern);
+        assert!(!crate::rest_after_anchor(pattern, anchor.as_deref()), "{pattern}");
+    }
+}

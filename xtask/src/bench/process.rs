@@ -59,6 +59,8 @@ pub struct Proc {
     name: String,
     child: Option<Child>,
     log: PathBuf,
+    /// A process this one needs (a row's redis-server), stopped after it.
+    companion: Option<Box<Proc>>,
 }
 
 impl Proc {
@@ -69,7 +71,14 @@ impl Proc {
         let err = out.try_clone().map_err(|e| format!("cannot dup log handle: {e}"))?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         let child = cmd.spawn().map_err(|e| format!("cannot start {name} ({cmd:?}): {e}"))?;
-        Ok(Proc { name: name.to_owned(), child: Some(child), log })
+        Ok(Proc { name: name.to_owned(), child: Some(child), log, companion: None })
+    }
+
+    /// This process, with `other` kept running as long as it and stopped
+    /// right after it.
+    pub fn with_companion(mut self, other: Proc) -> Proc {
+        self.companion = Some(Box::new(other));
+        self
     }
 
     /// Err (with the end of its log) if the process has exited.
@@ -115,6 +124,14 @@ impl Proc {
     /// Stop gracefully; returns how long the process took to exit after SIGTERM
     /// (None if it had to be killed). Idempotent.
     pub fn stop(&mut self) -> Option<Duration> {
+        let took = self.stop_own();
+        if let Some(companion) = self.companion.as_mut() {
+            companion.stop();
+        }
+        took
+    }
+
+    fn stop_own(&mut self) -> Option<Duration> {
         let mut child = self.child.take()?;
         if let Ok(Some(_)) = child.try_wait() {
             return Some(Duration::ZERO);

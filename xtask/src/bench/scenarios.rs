@@ -4,6 +4,7 @@
 //! with Wasm plugins in `scenarios/plugins.rs`, nginx with the same steps in
 //! Lua in `scenarios/lua.rs`.
 
+mod fleet;
 mod lua;
 mod plugins;
 mod protocols;
@@ -170,6 +171,24 @@ pub const SCENARIOS: &[Scenario] = &[
         base: Some("wasmgate"),
         needs: &[],
         start: plugins::start_wasmgate_jwt_ratelimit,
+    },
+    Scenario {
+        name: "wasmgate-ratelimit-local",
+        about: "wrk -> wasmgate (1 worker, rate-limit with state = \"local\", a limit wrk never reaches) -> upstream",
+        load: Load::Wrk,
+        vs: Some("wasmgate"),
+        base: Some("wasmgate"),
+        needs: &[],
+        start: fleet::start_ratelimit_local,
+    },
+    Scenario {
+        name: "wasmgate-ratelimit-global",
+        about: "wrk -> wasmgate (the `wasmgate-ratelimit-local` row with state = \"global\": leases from a local redis-server) -> upstream",
+        load: Load::Wrk,
+        vs: Some("wasmgate-ratelimit-local"),
+        base: Some("wasmgate"),
+        needs: fleet::REDIS_SERVER,
+        start: fleet::start_ratelimit_global,
     },
     Scenario {
         name: "direct-16k",

@@ -82,6 +82,7 @@ pub fn refused(error: &ReloadError) -> (StatusCode, Value) {
             (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": "plugins not loaded", "failures": failures, "message": message }))
         }
         ReloadError::NeedsRestart(_) => (StatusCode::CONFLICT, json!({ "error": "needs a restart", "message": message })),
+        ReloadError::Bind(_) => (StatusCode::CONFLICT, json!({ "error": "cannot bind", "message": message })),
     }
 }
 

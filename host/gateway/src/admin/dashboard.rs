@@ -156,7 +156,7 @@ pub fn snapshot(state: &State, reloads: &[ReloadOutcome]) -> Value {
                 let n: u64 = crate::metrics::Source::ALL.iter().map(|s| block.requests(class, *s)).sum();
                 requests.insert((*name).to_owned(), n.into());
             }
-            let in_flight = state.metrics.listener(listener).map_or(0, |l| l.requests_in_flight());
+            let in_flight = state.listener_metrics(listener).map_or(0, |l| l.requests_in_flight());
             Some(json!({
                 "listener": &*state.listener_name(listener),
                 "name": &*route.name,

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::config::{Config, DiscoveryConfig, HostPattern, ListenerProtocol, PluginOnError, RouteConfig};
+use crate::config::{Config, DiscoveryConfig, HostPattern, ListenerProtocol, PluginOnError, PluginState, RouteConfig};
 use crate::reload::{Refusal, Running};
 use crate::state::State;
 use crate::upstream::Upstream;
@@ -114,12 +114,19 @@ pub fn plugins(running: &Running, refused: Option<&Refusal>) -> Value {
             .iter()
             .flat_map(|r| r.plugins.iter().filter(|p| p.name == name).map(move |p| (r, p)))
             .map(|(r, p)| {
+                let (state, on_state_error) = match p.state {
+                    PluginState::Local => ("local", None),
+                    PluginState::Global { fail_closed: true } => ("global", Some("fail-closed")),
+                    PluginState::Global { fail_closed: false } => ("global", Some("fail-open")),
+                };
                 json!({
                     "route": r.name,
                     "on_error": match p.on_error {
                         PluginOnError::FailClosed => "fail-closed",
                         PluginOnError::FailOpen => "fail-open",
                     },
+                    "state": state,
+                    "on_state_error": on_state_error,
                 })
             })
             .collect()
@@ -153,10 +160,19 @@ pub fn plugins(running: &Running, refused: Option<&Refusal>) -> Value {
         .iter()
         .map(|p| json!({ "name": p.name, "file": p.file.display().to_string(), "reason": p.reason }))
         .collect();
+    // `[state]`: whether the Redis that `state = "global"` entries share answers.
+    let state_backend = running.global_state.as_ref().map(|g| {
+        json!({
+            "up": g.is_up(),
+            "fleet_size": g.settings().fleet_size,
+            "leased_keys": g.leased_keys(),
+        })
+    });
     json!({
         "dir": config.plugins.as_ref().map(|p| p.dir.display().to_string()),
         "plugins": plugins,
         "ignored": ignored,
+        "state_backend": state_backend,
     })
 }
 

@@ -154,6 +154,7 @@ dir = "plugins"
         plugins: Vec::new(),
         ignored: vec![ignored],
         since: std::time::SystemTime::now(),
+        global_state: None,
     };
     let page = status::plugins(&running, None);
     assert_eq!(page["plugins"], json!([]));

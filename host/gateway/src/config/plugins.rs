@@ -21,6 +21,8 @@ pub struct PluginsConfig {
     /// The plugins routes name: only these files of `dir` are loaded, the
     /// others are ignored (with a warning), so a stray file cannot fail a reload.
     pub used: std::collections::BTreeSet<String>,
+    /// `[state]`: where `state = "global"` entries keep their buckets.
+    pub state: Option<StateConfig>,
 }
 
 /// One entry of a route's `plugins = [...]`.
@@ -30,6 +32,29 @@ pub struct PluginRef {
     /// The plugin's config as JSON text (`{}` when none was given).
     pub config_json: String,
     pub on_error: PluginOnError,
+    /// Where the plugin's token buckets live.
+    pub state: PluginState,
+}
+
+/// `state = "local" | "global"` of a plugin entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PluginState {
+    /// This gateway's memory (the default).
+    #[default]
+    Local,
+    /// `[state]`'s Redis, shared by the fleet; `fail_closed`: answer 503
+    /// while Redis is down instead of limiting locally.
+    Global { fail_closed: bool },
+}
+
+/// `[state]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    pub redis: String,
+    pub fleet_size: u32,
+    pub sync_interval: Duration,
+    pub timeout: Duration,
+    pub key_prefix: String,
 }
 
 /// What a failing plugin does to its request.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod cluster;
 mod discovery;
 pub mod plugins;
 mod protocols;
@@ -29,11 +30,15 @@ pub struct RawConfig {
     pub log: RawLog,
     pub admin: Option<RawAdmin>,
     pub plugins: Option<plugins::RawPlugins>,
+    /// `[state]`: the Redis that `state = "global"` plugin entries share.
+    pub state: Option<plugins::RawState>,
     #[serde(default)]
     pub security: RawSecurity,
     #[serde(default)]
     pub metrics: RawMetrics,
     pub tracing: Option<RawTracing>,
+    /// Take routes, upstreams and plugins from a fleet's ZooKeeper.
+    pub cluster: Option<cluster::RawCluster>,
 }
 
 /// `[tracing]`: sampled requests exported as OpenTelemetry spans over OTLP/HTTP.

@@ -9,6 +9,7 @@ use super::*;
 use crate::request_target::{route_prefix_problem, EncodedSlash, PathRules};
 
 mod admin;
+mod cluster;
 mod discovery;
 mod plugins;
 mod protocols;
@@ -22,7 +23,8 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
     (key.into(), reason.into())
 }
 
-pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invalid> {
+/// `file` is the config file as named (for defaults derived from its name), `base` the folder relative paths start from.
+pub fn validate(raw: RawConfig, file: &std::path::Path, base: &std::path::Path) -> Result<Config, Invalid> {
     if raw.listener.is_empty() {
         return Err(invalid("listener", "at least one [[listener]] is required"));
     }
@@ -36,9 +38,12 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
     let listeners = listeners(&raw.listener, &upstreams, base)?;
     let mut plugins = raw.plugins.as_ref().map(|p| plugins::plugins(p, base)).transpose()?;
     let mut routes = routes(&raw.route, &listeners, &upstreams, plugins.is_some())?;
+    let state = raw.state.as_ref().map(plugins::state).transpose()?;
     if let Some(plugins) = plugins.as_mut() {
         plugins.used = routes.iter().flat_map(|r| &r.plugins).map(|p| p.name.clone()).collect();
+        plugins.state = state;
     }
+    plugins::check_state(&routes, plugins.as_ref().is_some_and(|p| p.state.is_some()))?;
     let security = security::security(&raw.security, &routes)?;
     security::apply(&security, &raw.route, &mut routes);
     protocols::check_routes(&routes, &listeners)?;
@@ -72,7 +77,8 @@ pub fn validate(raw: RawConfig, base: &std::path::Path) -> Result<Config, Invali
     let as_written = Written::default();
     let metrics = MetricsConfig { enabled: raw.metrics.enabled.unwrap_or(true) };
     let tracing = raw.tracing.as_ref().map(tracing::tracing).transpose()?;
-    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None, security, as_written, metrics, tracing })
+    let cluster = raw.cluster.as_ref().map(|c| cluster::cluster(c, file, base)).transpose()?;
+    Ok(Config { listeners, routes, upstreams, runtime, log, admin, plugins, source: None, security, as_written, metrics, tracing, cluster })
 }
 
 fn check_unique<'a>(names: impl Iterator<Item = &'a str>, table: &str) -> Result<(), Invalid> {

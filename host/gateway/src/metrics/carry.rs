@@ -1,5 +1,5 @@
-//! Resolving blocks when a state is built: a route, an upstream or a (route,
-//! plugin) pair that the previous state had under the same name keeps its
+//! Resolving blocks when a state is built: a listener, a route, an upstream or
+//! a (route, plugin) pair that the previous state had under the same name keeps its
 //! block (its counters go on), anything new gets a fresh one, and the blocks of
 //! what the new config dropped stay with the old state until it is dropped.
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use wasmgate_plugin::metrics::PluginCalls;
 use wasmgate_plugin::Chain;
 
-use super::{GatewayMetrics, RouteMetrics, UpstreamMetrics};
+use super::{GatewayMetrics, ListenerMetrics, RouteMetrics, UpstreamMetrics};
 use crate::config::Config;
 use crate::state::State;
 
@@ -20,7 +20,6 @@ pub fn gateway(config: &Config, previous: Option<&State>) -> Arc<GatewayMetrics>
         None => Arc::new(GatewayMetrics::new(
             config.metrics.enabled,
             config.runtime.workers,
-            config.listeners.len(),
             crate::config::config_hash(config),
         )),
     }
@@ -30,6 +29,7 @@ pub fn gateway(config: &Config, previous: Option<&State>) -> Arc<GatewayMetrics>
 pub struct Carried {
     metrics: Arc<GatewayMetrics>,
     routes: HashMap<Arc<str>, Arc<RouteMetrics>>,
+    listeners: HashMap<Arc<str>, Arc<ListenerMetrics>>,
     plugins: HashMap<(Arc<str>, String), Arc<PluginCalls>>,
 }
 
@@ -46,7 +46,16 @@ impl Carried {
                 plugins.insert((route.name.clone(), plugin.name().to_owned()), block.clone());
             }
         }
-        Carried { metrics: metrics.clone(), routes, plugins }
+        let listeners = previous
+            .into_iter()
+            .flat_map(|p| (0..p.listener_count()).filter_map(move |i| Some((p.listener_name(i), p.listener_metrics(i)?.clone()))))
+            .collect();
+        Carried { metrics: metrics.clone(), routes, listeners, plugins }
+    }
+
+    /// A listener's block: the one a listener of that name had, or a new one.
+    pub fn listener(&self, name: &str) -> Option<Arc<ListenerMetrics>> {
+        self.listeners.get(name).cloned().or_else(|| self.metrics.block(ListenerMetrics::new))
     }
 
     /// A route's block.

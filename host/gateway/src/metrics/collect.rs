@@ -76,7 +76,7 @@ impl Scrape {
             }
         }
         for listener in 0..state.listener_count() {
-            if let Some(block) = state.metrics.listener(listener) {
+            if let Some(block) = state.listener_metrics(listener) {
                 blocks.push((state.listener_name(listener).to_string(), String::new(), block.unrouted.clone()));
             }
         }
@@ -139,7 +139,7 @@ impl Scrape {
         }
 
         let listeners: Vec<_> = (0..state.listener_count())
-            .filter_map(|i| Some((state.listener_name(i).to_string(), state.metrics.listener(i)?.clone())))
+            .filter_map(|i| Some((state.listener_name(i).to_string(), state.listener_metrics(i)?.clone())))
             .collect();
         let family = self.family(
             "wasmgate_requests_in_flight",
@@ -499,6 +499,23 @@ impl Scrape {
         );
         for (plugin, (_, _, started)) in &per_plugin {
             family.push((vec![("plugin", plugin.clone())], Value::Counter(*started)));
+        }
+        // `[state]`'s Redis, once some route's plugin entry says `state = "global"`.
+        if let Some(global) = configured.iter().find_map(|p| p.global_state()) {
+            let family = self.family(
+                "wasmgate_state_backend_up",
+                MetricType::Gauge,
+                None,
+                "1 when the last call to the global state backend (Redis) succeeded; 0 while global plugin entries limit locally (fail-open) or answer 503 (fail-closed).",
+            );
+            family.push((Vec::new(), Value::Gauge(i64::from(global.is_up()))));
+            let family = self.family(
+                "wasmgate_state_leased_keys",
+                MetricType::Gauge,
+                None,
+                "Keys of global token buckets this gateway holds a lease on.",
+            );
+            family.push((Vec::new(), Value::Gauge(global.leased_keys() as i64)));
         }
     }
 

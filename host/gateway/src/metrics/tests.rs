@@ -115,7 +115,7 @@ fn off_means_no_blocks_on_the_request_path() {
     let state = state(&format!("{CONFIG}\n[metrics]\nenabled = false\n"), None);
     assert!(state.routes().all(|(_, r)| r.metrics.is_none()));
     assert!(state.upstreams.iter().all(|u| u.metrics().is_none()));
-    assert!(state.metrics.listener(0).is_none());
+    assert!(state.listener_metrics(0).is_none());
     let (_, text) = exposition(&state, None);
     assert!(!text.contains("wasmgate_requests_total"), "{text}");
     assert!(text.contains("wasmgate_reloads_total"), "{text}");

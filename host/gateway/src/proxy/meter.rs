@@ -75,7 +75,7 @@ impl<'s> Meter<'s> {
         let started = self.started.filter(|_| self.on)?;
         let route = match self.route {
             Some(route) => route,
-            None => &state.metrics.listener(listener)?.unrouted,
+            None => &state.listener_metrics(listener)?.unrouted,
         };
         route.request(response.status().as_u16(), self.source, since_ns(started), self.upstream_ns);
         match http_body::Body::size_hint(response.body()).exact() {

@@ -7,10 +7,11 @@
 //! reader (which sees where each head starts and ends) and by the service (which
 //! counts requests in flight until their response body is done).
 
+use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -140,27 +141,46 @@ pub async fn serve<C: GracefulConnection>(
     if closing {
         connection.as_mut().graceful_shutdown();
     }
-    loop {
+    // Nothing wakes us when a request starts or ends, so never sleep past the
+    // shorter timeout: a deadline that moved earlier is seen at most that late.
+    let longest = limits.header_timeout.min(limits.idle_timeout);
+    let next = |activity: &Activity| {
         let (due_at, due) = activity.deadline(&limits);
-        // Nothing wakes us when a request starts or ends, so never sleep past the
-        // shorter timeout: a deadline that moved earlier is seen at most that late.
-        let longest = limits.header_timeout.min(limits.idle_timeout);
         let wait = Duration::from_millis(due_at.saturating_sub(now_ms())).min(longest);
-        tokio::select! {
-            output = connection.as_mut() => return Some(output),
-            _ = shutdown.changed(), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            _ = tokio::time::sleep(wait), if !closing || due == Due::HeaderTimeout => {
-                let (now_due_at, now_due) = activity.deadline(&limits);
-                if now_due != due || now_due_at > now_ms() {
-                    continue; // something happened meanwhile
-                }
+        (tokio::time::Instant::now() + wait, due)
+    };
+    let (at, mut due) = next(&activity);
+    let mut timer = pin!(tokio::time::sleep_until(at));
+    let mut changed = pin!(shutdown.changed());
+    // The connection wakes the task for every read and write; the shutdown
+    // signal and the timer go through `alarm`, and are polled only when it rang.
+    let alarm = Arc::new(Alarm { rang: AtomicBool::new(true), task: Mutex::new(None) });
+    let alarm_waker = Waker::from(alarm.clone());
+    let mut task: Option<Waker> = None;
+    std::future::poll_fn(|cx| loop {
+        if let Poll::Ready(output) = connection.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if !task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
+            let waker = cx.waker().clone();
+            *alarm.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
+            task = Some(waker);
+        }
+        if !alarm.rang.load(Ordering::Acquire) || !alarm.rang.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let mut alarm_cx = Context::from_waker(&alarm_waker);
+        if !closing && changed.as_mut().poll(&mut alarm_cx).is_ready() {
+            closing = true;
+            connection.as_mut().graceful_shutdown();
+        } else if (!closing || due == Due::HeaderTimeout) && timer.as_mut().poll(&mut alarm_cx).is_ready() {
+            let (now_due_at, now_due) = activity.deadline(&limits);
+            // Otherwise something happened meanwhile.
+            if now_due == due && now_due_at <= now_ms() {
                 match due {
                     Due::HeaderTimeout => {
                         tracing::debug!(timeout = ?limits.header_timeout, "request head too slow: closing");
-                        return None;
+                        return Poll::Ready(None);
                     }
                     Due::Idle => {
                         closing = true;
@@ -169,6 +189,36 @@ pub async fn serve<C: GracefulConnection>(
                     Due::Nothing => {}
                 }
             }
+        } else {
+            return Poll::Pending;
+        }
+        // Re-armed: poll the connection again (it may be closing now), and
+        // the timer, to register it.
+        let (at, now_due) = next(&activity);
+        due = now_due;
+        timer.as_mut().reset(at);
+        alarm.rang.store(true, Ordering::Release);
+    })
+    .await
+}
+
+/// Wakes a connection's task for its watchdog (`serve`), noting that the
+/// shutdown signal or the timer is due a poll.
+struct Alarm {
+    rang: AtomicBool,
+    /// The connection's task.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rang.store(true, Ordering::Release);
+        if let Some(task) = &*self.task.lock().unwrap_or_else(PoisonError::into_inner) {
+            task.wake_by_ref();
         }
     }
 }

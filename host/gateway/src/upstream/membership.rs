@@ -69,6 +69,8 @@ pub struct Membership {
     states: HashMap<SocketAddr, Arc<TargetState>>,
     /// Whether checks are configured: new targets then start `Pending`.
     checked: bool,
+    /// Whether a discovery source reports the targets (else the config lists them).
+    discovering: bool,
     /// Addresses an operator took out of rotation. Kept while discovery loses
     /// and finds the target again (a restarting backend's node comes back) and
     /// across health changes; only `undrain` ends it.
@@ -92,6 +94,7 @@ impl Membership {
             discovered,
             states: HashMap::new(),
             checked,
+            discovering: config.discovery.is_some(),
             drained: HashSet::new(),
             upstream: config.name.as_str().into(),
             breaker: config.circuit_breaker,
@@ -135,6 +138,30 @@ impl Membership {
             .iter()
             .find(|t| t.authority == target || target.parse() == Ok(t.address))
             .map(|t| t.address)
+    }
+
+    /// Takes over what `previous` (this upstream under the config before a
+    /// reload) knew, so that a new config starts where the old one was rather
+    /// than from nothing: the drained targets; with discovery before and after,
+    /// the targets discovered so far (kept until the source, the same or a new
+    /// one, reports again) and whether it answers; and, for targets that stay,
+    /// their health when checks run before and after. Breakers start afresh
+    /// (their settings may have changed).
+    pub fn succeed(&mut self, previous: &Membership) {
+        self.drained = previous.drained.clone();
+        if self.discovering && previous.discovering {
+            self.discovered = previous.discovered.clone();
+            self.source = previous.source.clone();
+        }
+        let initial = if self.checked { Health::Healthy } else { Health::Unchecked };
+        self.health = self
+            .discovered
+            .iter()
+            .map(|t| {
+                let carried = previous.health.get(&t.address).copied().filter(|_| self.checked && previous.checked);
+                (t.address, carried.unwrap_or(initial))
+            })
+            .collect();
     }
 
     /// Drains (`true`) or undrains a target; returns whether that changed anything.

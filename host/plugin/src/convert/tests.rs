@@ -250,3 +250,19 @@ fn header_names_sent_again_are_the_same_names() {
         assert!(header_name(b"").is_err());
     }
 }
+
+#[test]
+fn edits_are_counted_line_by_line_up_to_the_cap() {
+    let limits = Limits { max_body: 0, max_head: 1 << 20 };
+    let lines = |n: usize| b"-x-a\n".repeat(n);
+    let parsed = parse_edits(&lines(MAX_HEADER_LINES), Pseudo::Request, limits).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.len(), MAX_HEADER_LINES);
+    let err = parse_edits(&lines(MAX_HEADER_LINES + 1), Pseudo::Request, limits).err().unwrap_or_default();
+    assert!(err.contains("more than 1000 lines of edits"), "{err}");
+    // Framing lines count too, though they are dropped.
+    let mut framing = b"-content-length\n".repeat(MAX_HEADER_LINES);
+    framing.extend_from_slice(b"-x-a\n");
+    assert!(parse_edits(&framing, Pseudo::Request, limits).is_err());
+    assert_eq!(parse_edits(b"", Pseudo::Request, limits).map(|p| p.len()), Ok(0));
+    assert_eq!(parse_edits(b"\n", Pseudo::Request, limits).err().as_deref(), Some("empty edit line"));
+}

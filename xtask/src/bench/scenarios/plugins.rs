@@ -17,7 +17,7 @@ dzapPiN_ijnP7FFWwNOXvm_5YgGwLpDoNqYudQqstRk";
 /// Builds the named plugins (release, wasm32-wasip2, the target added first
 /// on a machine that lacks it) and copies them into `<temp>/plugins` as
 /// `<name>.wasm`.
-fn plugins_dir(env: &Env, names: &[&str]) -> Result<PathBuf, String> {
+pub(super) fn plugins_dir(env: &Env, names: &[&str]) -> Result<PathBuf, String> {
     crate::prerequisites::wasm_target()?;
     let mut args = vec!["build", "--release", "--target", "wasm32-wasip2", "--quiet"];
     for name in names {
@@ -42,7 +42,7 @@ fn plugins_dir(env: &Env, names: &[&str]) -> Result<PathBuf, String> {
 }
 
 /// The plain wasmgate config with `plugins` on its route and the folder.
-fn config_with_plugins(
+pub(super) fn config_with_plugins(
     listen: SocketAddr,
     upstream: SocketAddr,
     plugins: &str,

@@ -30,4 +30,23 @@ pub struct RawPluginRef {
     /// Handed to the plugin's `init` as JSON.
     pub config: Option<toml::Value>,
     pub on_error: Option<String>,
+    /// `local` (default) or `global`: the plugin's token buckets in `[state]`'s Redis.
+    pub state: Option<String>,
+    /// With `state = "global"`: `fail-open` (default) or `fail-closed` while Redis is down.
+    pub on_state_error: Option<String>,
+}
+
+/// `[state]`: the Redis a fleet of gateways keeps global plugin state in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// `redis://host:port[/db]`.
+    pub redis: String,
+    /// Gateways sharing the limits (default 1).
+    pub fleet_size: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub sync_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    pub key_prefix: Option<String>,
 }

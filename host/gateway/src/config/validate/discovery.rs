@@ -9,22 +9,8 @@ pub fn discovery(raw: &RawDiscovery, key: &str) -> Result<DiscoveryConfig, Inval
         return Err(invalid(key, "names no source; expected `zookeeper = { hosts = [...], path = \"/...\" }`"));
     };
     let k = |field: &str| format!("{key}.zookeeper.{field}");
-    if zk.hosts.is_empty() {
-        return Err(invalid(k("hosts"), "at least one `host:port` is required"));
-    }
-    for (i, host) in zk.hosts.iter().enumerate() {
-        let port = host.rsplit_once(':').map(|(name, port)| (name, port.parse::<u16>()));
-        if !matches!(port, Some((name, Ok(p))) if !name.is_empty() && p != 0) || host.contains([',', '/', ' ']) {
-            return Err(invalid(format!("{}[{i}]", k("hosts")), format!("`{host}` is not host:port")));
-        }
-    }
+    hosts_and_path(&zk.hosts, &zk.path, &format!("{key}.zookeeper"))?;
     let path = &zk.path;
-    let valid_path = path.starts_with('/')
-        && (path == "/" || (!path.ends_with('/') && !path.contains("//")))
-        && !path.chars().any(|c| c.is_control());
-    if !valid_path {
-        return Err(invalid(k("path"), format!("`{path}` is not an absolute ZooKeeper path such as `/real_server`")));
-    }
     let session_timeout = positive(zk.session_timeout, DEFAULT_SESSION_TIMEOUT, &k("session_timeout"))?;
     if session_timeout > std::time::Duration::from_secs(600) {
         return Err(invalid(k("session_timeout"), "must be at most 10m"));
@@ -40,4 +26,26 @@ pub fn discovery(raw: &RawDiscovery, key: &str) -> Result<DiscoveryConfig, Inval
         session_timeout,
         on_empty,
     }))
+}
+
+/// ZooKeeper servers (`host:port` each, at least one) and an absolute node path,
+/// as discovery and `[cluster]` both name them; `key` is the table's key.
+pub fn hosts_and_path(hosts: &[String], path: &str, key: &str) -> Result<(), Invalid> {
+    let k = |field: &str| format!("{key}.{field}");
+    if hosts.is_empty() {
+        return Err(invalid(k("hosts"), "at least one `host:port` is required"));
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        let port = host.rsplit_once(':').map(|(name, port)| (name, port.parse::<u16>()));
+        if !matches!(port, Some((name, Ok(p))) if !name.is_empty() && p != 0) || host.contains([',', '/', ' ']) {
+            return Err(invalid(format!("{}[{i}]", k("hosts")), format!("`{host}` is not host:port")));
+        }
+    }
+    let valid_path = path.starts_with('/')
+        && (path == "/" || (!path.ends_with('/') && !path.contains("//")))
+        && !path.chars().any(|c| c.is_control());
+    if !valid_path {
+        return Err(invalid(k("path"), format!("`{path}` is not an absolute ZooKeeper path such as `/real_server`")));
+    }
+    Ok(())
 }

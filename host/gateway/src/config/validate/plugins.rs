@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::super::plugins::{PluginOnError, PluginRef, PluginsConfig};
-use super::super::raw::plugins::{RawPluginRef, RawPlugins};
+use super::super::plugins::{PluginOnError, PluginRef, PluginState, PluginsConfig, StateConfig};
+use super::super::raw::plugins::{RawPluginRef, RawPlugins, RawState};
 use super::{invalid, Invalid};
 
 pub fn plugins(raw: &RawPlugins, base: &Path) -> Result<PluginsConfig, Invalid> {
@@ -47,7 +47,69 @@ pub fn plugins(raw: &RawPlugins, base: &Path) -> Result<PluginsConfig, Invalid> 
         watch: raw.watch.unwrap_or(true),
         // Filled in once the routes are known.
         used: Default::default(),
+        state: None,
     })
+}
+
+/// `[state]`.
+pub fn state(raw: &RawState) -> Result<StateConfig, Invalid> {
+    if raw.redis.starts_with("rediss://") {
+        return Err(invalid("state.redis", "TLS to Redis (rediss://) is not built in: use redis:// on a trusted network, or a local TLS tunnel"));
+    }
+    let scheme_ok = ["redis://", "redis+unix://", "unix://"].iter().any(|s| raw.redis.starts_with(s));
+    if !scheme_ok || redis_url_problem(&raw.redis) {
+        return Err(invalid("state.redis", format!("`{}` is not a Redis URL (redis://host:port)", raw.redis)));
+    }
+    let fleet_size = raw.fleet_size.unwrap_or(1);
+    if !(1..=1000).contains(&fleet_size) {
+        return Err(invalid("state.fleet_size", "must be between 1 and 1000"));
+    }
+    let sync_interval = raw.sync_interval.unwrap_or(Duration::from_millis(50));
+    if sync_interval < Duration::from_millis(5) || sync_interval > Duration::from_secs(10) {
+        return Err(invalid("state.sync_interval", "must be between 5ms and 10s"));
+    }
+    let timeout = raw.timeout.unwrap_or(Duration::from_millis(250));
+    if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(10) {
+        return Err(invalid("state.timeout", "must be between 10ms and 10s"));
+    }
+    let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "wasmgate".to_owned());
+    if key_prefix.is_empty() || key_prefix.len() > 64 || !key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid("state.key_prefix", "must be 1 to 64 printable ASCII characters"));
+    }
+    Ok(StateConfig { redis: raw.redis.clone(), fleet_size, sync_interval, timeout, key_prefix })
+}
+
+/// Whether a `redis://` URL has no host or a port that is not a number.
+fn redis_url_problem(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("redis://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    if host_port.is_empty() {
+        return true;
+    }
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') && host.contains(':') => port.parse::<u16>().is_err(),
+        Some((host, port)) => host.is_empty() || port.parse::<u16>().is_err(),
+        None => false,
+    }
+}
+
+/// Every `state = "global"` entry needs `[state]`.
+pub fn check_state(routes: &[super::super::RouteConfig], have_state: bool) -> Result<(), Invalid> {
+    if have_state {
+        return Ok(());
+    }
+    for route in routes {
+        if let Some(at) = route.plugins.iter().position(|p| p.state != PluginState::Local) {
+            return Err(invalid(
+                super::super::route_key(&route.label, &format!("plugins[{at}].state")),
+                "`global` needs a [state] table with `redis = \"redis://host:port\"`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn plugin_refs(raw: &[RawPluginRef], key: &str, have_runtime: bool) -> Result<Vec<PluginRef>, Invalid> {
@@ -76,7 +138,22 @@ pub fn plugin_refs(raw: &[RawPluginRef], key: &str, have_runtime: bool) -> Resul
                     return Err(invalid(k("on_error"), format!("`{other}` is not one of: fail-closed, fail-open")))
                 }
             };
-            Ok(PluginRef { name: p.name.clone(), config_json, on_error })
+            let fail_closed = match p.on_state_error.as_deref() {
+                None | Some("fail-open") => false,
+                Some("fail-closed") => true,
+                Some(other) => {
+                    return Err(invalid(k("on_state_error"), format!("`{other}` is not one of: fail-open, fail-closed")))
+                }
+            };
+            let state = match p.state.as_deref() {
+                None | Some("local") => PluginState::Local,
+                Some("global") => PluginState::Global { fail_closed },
+                Some(other) => return Err(invalid(k("state"), format!("`{other}` is not one of: local, global"))),
+            };
+            if p.on_state_error.is_some() && state == PluginState::Local {
+                return Err(invalid(k("on_state_error"), "only used with state = \"global\""));
+            }
+            Ok(PluginRef { name: p.name.clone(), config_json, on_error, state })
         })
         .collect()
 }
