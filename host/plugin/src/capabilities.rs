@@ -139,7 +139,7 @@ impl counters::Host for StoreData {
         let result = match &self.global {
             None => local_take(&self.identity.shared, k, tokens, rate, burst),
             Some(global) => match global.state.take(&self.identity.name, &k, tokens, rate, burst) {
-                Taken::Taken(result) => result,
+                Taken::Granted(result) => result,
                 Taken::Unreachable if global.on_error == OnStateError::FailClosed => {
                     return Err(wasmtime::Error::new(StateUnavailable));
                 }

@@ -79,7 +79,8 @@ impl OnStateError {
 
 /// What `GlobalState::take` found.
 pub(crate) enum Taken {
-    Taken(TakeResult),
+    /// Answered from the lease (or the provisional allowance).
+    Granted(TakeResult),
     /// Redis is unreachable: the entry's `OnStateError` applies.
     Unreachable,
     /// `max_keys` keys hold leases already: this one is limited locally.
@@ -187,7 +188,7 @@ impl GlobalState {
         let now = Instant::now();
         let mut shard = inner.leases.lock(&full);
         if let Some(lease) = shard.get_mut(full.as_str()) {
-            return Taken::Taken(lease.take(now, tokens, rate, burst, &inner.sizing));
+            return Taken::Granted(lease.take(now, tokens, rate, burst, &inner.sizing));
         }
         if inner.keys.load(Ordering::Relaxed) >= inner.settings.max_keys {
             return Taken::Full;
@@ -196,7 +197,7 @@ impl GlobalState {
         let mut lease = Lease::new(now, rate, burst, &inner.sizing);
         let result = lease.take(now, tokens, rate, burst, &inner.sizing);
         shard.insert(full, lease);
-        Taken::Taken(result)
+        Taken::Granted(result)
     }
 
     /// The local bucket a fail-open entry falls back to: this gateway's share.
