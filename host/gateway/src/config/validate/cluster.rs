@@ -37,5 +37,8 @@ pub fn cluster(raw: &RawCluster, file: &Path, base: &Path) -> Result<ClusterConf
             base.join(format!("{stem}.fleet"))
         }
     };
+    // Absolute: the fetched config names its plugin folder inside the cache,
+    // and a relative path would be read again relative to the config's folder.
+    let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
     Ok(ClusterConfig { hosts: zk.hosts.clone(), path: zk.path.clone(), session_timeout, id: raw.id.clone(), cache_dir })
 }
