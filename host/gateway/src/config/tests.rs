@@ -169,3 +169,14 @@ fn a_problem_found_later_in_a_routes_plugin_config_points_at_its_line() {
     );
     assert_eq!(config.plugins.map(|p| p.used.into_iter().collect::<Vec<_>>()), Some(vec!["retry".to_owned()]));
 }
+
+#[test]
+fn a_fleet_cache_next_to_a_config_given_by_a_relative_path_is_absolute() {
+    // The fetched config's plugin folder lives in the cache; a relative cache
+    // path would be resolved again against the config's folder (`work/work/…`).
+    let text = EXAMPLE.to_owned() + "\n[cluster]\nzookeeper = { hosts = [\"127.0.0.1:2181\"], path = \"/wasmgate\" }\n";
+    let config = Config::parse(&text, Path::new("work/gw1.toml")).unwrap();
+    let cache = config.cluster.map(|c| c.cache_dir).unwrap();
+    assert!(cache.is_absolute(), "{}", cache.display());
+    assert!(cache.ends_with("work/gw1.fleet"), "{}", cache.display());
+}
