@@ -267,9 +267,10 @@ fn run(path: PathBuf) -> ExitCode {
             tracing::info!(listener = %listener.name, %addr, workers = config.runtime.workers, "listening");
         }
     }
+    crate::service::ready();
     let signals = tokio::runtime::Builder::new_current_thread().enable_all().build();
     match signals {
-        Ok(rt) => rt.block_on(wait_for_signal()),
+        Ok(rt) => rt.block_on(crate::service::serve_until_stopped(&gateway)),
         Err(e) => tracing::error!(error = %e, "cannot watch for signals; stop with SIGKILL"),
     }
     tracing::info!(drain = ?config.runtime.drain_timeout, "shutting down: draining in-flight requests");

@@ -28,6 +28,7 @@ pub mod reload;
 pub mod request_target;
 pub mod router;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
