@@ -8,7 +8,11 @@
 //! bucket would, except for (a) tokens held in leases while Redis's bucket
 //! refills behind them (at most `cap` per gateway and key) and (b) requests
 //! admitted on a key's first sight before its first lease (at most
-//! `provisional`, charged to the bucket at the next sync). See `docs/fleet.md`.
+//! `provisional`, charged to the bucket at the next sync). A lease that runs
+//! dry between syncs while Redis's bucket had plenty left may borrow against
+//! it (at most this gateway's share of what was left, charged at the next
+//! sync): the fleet then spends at most what the bucket held, and a burst of
+//! demand is not refused for want of a sync. See `docs/fleet.md`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,6 +36,8 @@ pub(crate) struct Lease {
     synced: bool,
     /// Tokens left in Redis's bucket at the last sync (for `remaining`).
     global_left: i64,
+    /// Tokens borrowed against `global_left` since the last sync.
+    borrowed: f64,
     last_used: Instant,
     /// A plan holds this key's debt and returned tokens (see `restore`).
     in_flight: bool,
@@ -76,6 +82,7 @@ impl Lease {
             burst,
             synced: false,
             global_left: 0,
+            borrowed: 0.0,
             last_used: now,
             in_flight: false,
         }
@@ -96,6 +103,12 @@ impl Lease {
             self.provisional -= want;
             self.debt += want;
             true
+        } else if self.synced && self.borrowable(sizing) >= want {
+            // The lease ran dry before the next sync, but the bucket had
+            // plenty: spend this gateway's share of it now, pay at the sync.
+            self.borrowed += want;
+            self.debt += want;
+            true
         } else {
             false
         };
@@ -111,6 +124,15 @@ impl Lease {
             ms.max(sizing.interval.as_millis() as u64)
         };
         TakeResult { allowed, remaining, retry_after_ms }
+    }
+}
+
+impl Lease {
+    /// What may still be borrowed against Redis's bucket before the next
+    /// sync: this gateway's share of what the bucket held at the last one.
+    fn borrowable(&self, sizing: &Sizing) -> f64 {
+        let share = (self.global_left.max(0) as f64 / f64::from(sizing.fleet_size.max(1))).floor();
+        (share - self.borrowed).max(0.0)
     }
 }
 
@@ -212,6 +234,7 @@ pub(crate) fn apply(table: &mut Table, ask: &Ask, answer: Answer) {
     if let Some(lease) = table.get_mut(&ask.key) {
         lease.tokens += answer.granted as f64;
         lease.global_left = answer.left;
+        lease.borrowed = 0.0;
         lease.synced = true;
         lease.in_flight = false;
     }

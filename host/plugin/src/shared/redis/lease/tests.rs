@@ -111,3 +111,25 @@ fn a_lease_holds_twice_the_last_intervals_demand_up_to_the_cap() {
     plan(&mut table, t0, &s, &mut asks);
     assert_eq!(asks[0].want, 600);
 }
+
+#[test]
+fn a_dry_lease_borrows_its_share_of_what_the_bucket_held_and_pays_at_the_next_sync() {
+    let s = sizing();
+    let t0 = Instant::now();
+    let mut table = Table::new();
+    table.insert("k".into(), Lease::new(t0, 1000.0, 1000, &s));
+    let mut asks = Vec::new();
+    plan(&mut table, t0, &s, &mut asks);
+    // Redis granted 2 tokens and has 100 left.
+    apply(&mut table, &asks[0], Answer { granted: 2, left: 100 });
+    let share = 100 / u64::from(s.fleet_size);
+    let lease = table.get_mut("k").unwrap();
+    let admitted = (0..200).filter(|_| lease.take(t0, 1, 1000.0, 1000, &s).allowed).count() as u64;
+    assert_eq!(admitted, 2 + share, "the lease, then this gateway's share of the bucket");
+    asks.clear();
+    plan(&mut table, t0, &s, &mut asks);
+    assert_eq!(asks[0].debt, share as f64, "what was borrowed is charged at the sync");
+    apply(&mut table, &asks[0], Answer { granted: 0, left: 0 });
+    let lease = table.get_mut("k").unwrap();
+    assert!(!lease.take(t0, 1, 1000.0, 1000, &s).allowed, "an empty bucket lends nothing");
+}
