@@ -1,6 +1,8 @@
 //! The admin API through a real gateway: every endpoint's shape, the bearer
 //! token, draining a target under traffic, `POST /reload` with a broken and a
-//! good config file, redacted plugin secrets, and a log level that expires.
+//! good config file and redacted plugin secrets. (The log level that expires is in
+//! `admin_log_level.rs`: the logger is the process's, so that test has a process
+//! of its own.)
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -469,71 +471,4 @@ async fn a_stray_wasm_no_route_names_is_ignored_with_why_and_never_blocks_a_relo
             plugins.file("notes").display()
         )
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_level_changes_for_a_while_and_the_configured_one_returns() {
-    // This test binary's global logger; its level is what the API changes.
-    let _guard = wasmgate::logging::init(&wasmgate::config::LogConfig { access: false, level: "warn".into(), format: wasmgate::config::LogFormat::Text });
-    let backend = Backend::start("b").await;
-    let gw = wasmgate_tests::gateway(&(simple_config("round_robin", &[(backend.addr, 1)], "") + ADMIN));
-    let addr = gw.admin_addr().unwrap();
-    let from_env = std::env::var("RUST_LOG").is_ok();
-
-    let level = status(addr, "/log-level").await;
-    let configured = level["configured"].clone();
-    assert_eq!((level["level"].clone(), level["expires_unix_ms"].clone()), (configured.clone(), Value::Null));
-    let max_level = tracing::level_filters::LevelFilter::current;
-    if !from_env {
-        assert_eq!(configured, "warn");
-        assert!(max_level() < tracing::Level::DEBUG);
-    }
-
-    // Bad requests change nothing.
-    for body in [
-        r#"{"level": "loud"}"#,
-        r#"{"level": "debug", "expires_in": "2h"}"#,
-        r#"{"level": "debug", "expires_in": "0s"}"#,
-        r#"{"level": "debug", "colour": "red"}"#,
-        "debug",
-    ] {
-        let reply = admin(addr, Method::PUT, "/log-level", None, body).await;
-        assert_eq!(reply.status, 400, "{body}: {}", reply.text());
-    }
-    let now = status(addr, "/log-level").await;
-    assert_eq!(now["level"], now["configured"]);
-
-    // Debug for the admin module only (no flood from the other tests), for 600 ms.
-    let directive = "warn,wasmgate::admin=debug";
-    let body = format!(r#"{{"level": "{directive}", "expires_in": "600ms"}}"#);
-    let reply = admin(addr, Method::PUT, "/log-level", None, &body).await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let level = json(&reply);
-    assert_eq!(level["level"], directive);
-    assert!(level["expires_unix_ms"].as_u64().is_some());
-    assert!(max_level() >= tracing::Level::DEBUG, "the filter was not changed");
-
-    let started = Instant::now();
-    loop {
-        // Against the configured level as it is now: the logger is the process's,
-        // and another test's gateway may reload a different `[log] level` meanwhile.
-        let now = status(addr, "/log-level").await;
-        if now["level"] == now["configured"] {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "the temporary level never expired");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(started.elapsed() >= Duration::from_millis(300), "expired too early");
-    if !from_env {
-        assert!(max_level() < tracing::Level::DEBUG, "the configured level did not return");
-    }
-
-    // DELETE ends a temporary level at once.
-    let reply = admin(addr, Method::PUT, "/log-level", None, r#"{"level": "info"}"#).await;
-    let expires = json(&reply)["expires_unix_ms"].as_u64().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    assert!(expires > now + 9 * 60 * 1000, "the default expiry is 10 minutes");
-    let reply = admin(addr, Method::DELETE, "/log-level", None, "").await;
-    assert_eq!(json(&reply)["level"], json(&reply)["configured"]);
 }
