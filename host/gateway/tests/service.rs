@@ -67,9 +67,10 @@ fn receive_until(socket: &UnixDatagram, until: &str) -> Vec<String> {
     }
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
-    assert!(status.success());
+fn signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with the pid of our own child and a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill: {}", std::io::Error::last_os_error());
 }
 
 /// The status line of a GET /, once the fallback (its target held out by the
@@ -117,7 +118,7 @@ fn readiness_reloads_and_stopping_are_told_to_the_service_manager() {
     // SIGHUP reloads the file: RELOADING=1 (with the monotonic time systemd's
     // notify-reload matches), then READY=1 once the new config serves.
     std::fs::write(&file, config(port, 502)).unwrap();
-    signal(&gateway.0, "HUP");
+    signal(&gateway.0, libc::SIGHUP);
     let reload = receive_until(&socket, "READY=1");
     let text = reload.join("|");
     assert!(text.contains("RELOADING=1") && text.contains("MONOTONIC_USEC="), "{reload:?}");
@@ -127,13 +128,13 @@ fn readiness_reloads_and_stopping_are_told_to_the_service_manager() {
 
     // A broken file: still READY (the old config serves), and the status says why.
     std::fs::write(&file, "not = [toml").unwrap();
-    signal(&gateway.0, "HUP");
+    signal(&gateway.0, libc::SIGHUP);
     let refused = receive_until(&socket, "READY=1").join("|");
     assert!(refused.contains("STATUS=serving the previous config (reload refused: "), "{refused}");
     assert!(answers(port, 502), "the previous config serves on");
 
     // SIGTERM: STOPPING=1, then a clean exit.
-    signal(&gateway.0, "TERM");
+    signal(&gateway.0, libc::SIGTERM);
     let stopping = receive_until(&socket, "STOPPING=1");
     assert!(!stopping.is_empty());
     let mut gateway = gateway;
