@@ -142,7 +142,8 @@ async fn a_new_trace_is_propagated_without_the_old_tracestate() {
     let receiver = Receiver::start().await;
     let backend = Backend::start("b").await;
     let dir = PluginDir::with(&[("pass", "pass")]);
-    let gw = gateway(&config(backend.addr, &dir, r#"{ name = "pass" }"#, &receiver, 1.0));
+    let admin = "\n[admin]\naddress = \"127.0.0.1:0\"\n";
+    let gw = gateway(&(config(backend.addr, &dir, r#"{ name = "pass" }"#, &receiver, 1.0) + admin));
     let addr = gw.local_addr("web").unwrap();
     let reply = request(addr, Method::GET, "/", &[("host", "localhost"), ("traceparent", "garbage"), ("tracestate", "a=b")], Bytes::new()).await;
     let seen = reply.seen();
@@ -152,4 +153,18 @@ async fn a_new_trace_is_propagated_without_the_old_tracestate() {
     assert_eq!(seen.headers.get("tracestate"), None);
     let spans = receiver.wait_for(&hex(parts[1]), 4, WAIT).await;
     assert_eq!(spans.len(), 4, "{spans:#?}");
+
+    // The exporter counts what it posted (once the collector has answered).
+    let exported = "wasmgate_trace_spans_total{result=\"exported\"} 4";
+    let dropped = "wasmgate_trace_spans_total{result=\"dropped\"} 0";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let scrape = request(gw.admin_addr().unwrap(), Method::GET, "/metrics", &[("host", "admin")], Bytes::new()).await.text();
+        if scrape.lines().any(|l| l == exported) {
+            assert!(scrape.lines().any(|l| l == dropped), "{scrape}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no `{exported}` in:\n{scrape}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
